@@ -1,0 +1,51 @@
+"""What flows through the pipeline: titles from a source, and one outcome per title."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Media = Literal["movie", "tv"]
+
+
+@dataclass(frozen=True, slots=True)
+class Title:
+    """One title to look up.
+
+    `pos` is its position in the source's deterministic enumeration (after de-duplication and
+    filters, counting from 0); the saved state remembers which positions are done.
+    """
+
+    pos: int
+    media: Media
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.imdb_id or f"tmdb:{self.media}/{self.tmdb_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    title: Title
+    body: bytes  # TMDB's details body exactly as returned (appended sub-resources included)
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """TMDB answered, and has no such title of this media: reason is 'not_found', 'tv' or 'movie'."""
+
+    title: Title
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """We could not get an answer (retries exhausted, or TMDB refused the request)."""
+
+    title: Title
+    reason: str
+
+
+Outcome = Found | Miss | Failed
