@@ -1,0 +1,185 @@
+"""Command line: `python -m harvester run config.toml`, `demo`, `standin`.
+
+Exit codes (also in README):
+  0   done (or already complete)            3   TMDB rejected the credential, or none was given
+  1   unexpected internal error             4   the sink is unusable (bucket missing, no access, ...)
+  2   bad config, input or saved state      5   TMDB unavailable (too many failures in a row)
+  75  stopped on purpose (signal, --max-runtime): progress is saved, run again to resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from . import config as config_mod
+from .config import Credentials
+from .errors import CredentialError, HarvesterError, Interrupted
+from .stats import format_summary
+
+log = logging.getLogger("harvester")
+
+EXIT_INTERNAL = 1
+
+
+class RedactSecrets(logging.Filter):
+    """Last line of defence: no log record leaves with a credential in it."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            if any(s in message for s in self._secrets):
+                record.msg, record.args = redact(message, self._secrets), None
+        return True
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def setup_logging(verbose: bool, secrets: Sequence[str]) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("harvester").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '13m', '1.5h' -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 13m, 1h)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harvester", description="Harvest TMDB data into an S3 data lake.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="harvest what a config file describes (resumes where it stopped)")
+    run.add_argument("config", help="path to the TOML config")
+    run.add_argument("--fresh", action="store_true", help="start over instead of resuming the saved run")
+    run.add_argument("--max-runtime", type=parse_duration, metavar="DURATION",
+                     help="stop cleanly after this long (e.g. 13m); exit 75, run again to resume")
+    run.add_argument("--grace", type=parse_duration, default=5.0, metavar="DURATION",
+                     help="how long in-flight requests may finish after a stop (default 5s)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
+
+    demo = sub.add_parser("demo", help="harvest a generated movies.csv from the bundled TMDB stand-in")
+    demo.add_argument("--movies", type=int, default=500, help="distinct movies to generate (default 500)")
+    demo.add_argument("--out", default="demo-output", help="local directory for the input and the lake")
+    demo.add_argument("--rate-limit", type=float, default=40.0, help="requests per second (default 40)")
+
+    standin = sub.add_parser("standin", help="serve the bundled TMDB stand-in (for benchmarks)",
+                             add_help=False)
+    standin.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    credentials = Credentials.from_env()
+    setup_logging(args.verbose, credentials.secrets())
+    try:
+        if args.command == "run":
+            return _run_command(args, credentials)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return _run_async(lambda stop: run_demo(args.movies, args.out, args.rate_limit, stop))
+        if args.command == "standin":
+            from .standin import main_standin
+
+            return main_standin(list(args.args))
+        raise AssertionError(args.command)
+    except HarvesterError as exc:
+        print(f"harvester: error: {redact(str(exc), credentials.secrets())}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # the one place an unexpected error becomes a line and an exit code
+        if args.verbose:
+            log.exception("internal error")
+        message = redact(f"{exc.__class__.__name__}: {exc}", credentials.secrets())
+        print(f"harvester: internal error: {message} (run with -v for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _run_command(args: argparse.Namespace, credentials: Credentials) -> int:
+    settings = config_mod.load(args.config)
+    if not credentials.present:
+        raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
+
+    async def go(stop: asyncio.Event) -> int:
+        from .runner import harvest
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.max_runtime if args.max_runtime else None
+        result = await harvest(
+            settings,
+            credentials,
+            fresh=args.fresh,
+            stop=stop,
+            deadline=deadline,
+            grace_s=args.grace,
+            progress=not args.no_progress,
+        )
+        print(format_summary(result.summary))
+        if result.status != "complete":
+            raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
+        return 0
+
+    return _run_async(go)
+
+
+def _run_async(main_coro: Callable[[asyncio.Event], Coroutine[Any, Any, int]]) -> int:
+    """Run with SIGTERM/SIGINT handling: the first signal asks for a clean stop, the second cancels."""
+
+    async def wrapper() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(signame: str) -> None:
+            if stop.is_set():
+                log.warning("%s again: stopping now", signame)
+                task.cancel()
+            else:
+                log.warning("%s: finishing in-flight work, then saving progress (again to stop now)", signame)
+                stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+        try:
+            return await main_coro(stop)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    try:
+        return asyncio.run(wrapper())
+    except asyncio.CancelledError:
+        # Only the second signal cancels the main task; every commit is atomic, so the state is
+        # consistent and the next run resumes.
+        print("harvester: stopped at once; progress up to the last commit is saved", file=sys.stderr)
+        return Interrupted.exit_code
+

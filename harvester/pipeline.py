@@ -1,0 +1,216 @@
+"""The concurrent stages of one invocation, joined by bounded queues:
+
+    producer --todo--> N workers --outcomes--> chunker --commits--> committer
+    (source)           (lookup under the       (encodes records    (sink: data object, outcomes
+                        shared rate limiter)    as they arrive)     object, then state)
+
+The queue bounds are the backpressure and the memory bound: at most `concurrency` titles in flight,
+a few outcomes waiting, the chunk being built and one finished chunk waiting for upload.
+
+Stopping (signal, deadline): the producer stops taking titles, workers finish what they hold within
+`grace_s` (then they are cancelled and those titles are simply fetched again next time), the partial
+chunk is flushed and committed, and `run()` returns False ("incomplete").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from .chunks import ChunkEncoder, content_type, extension
+from .config import SinkSettings
+from .errors import TmdbUnavailable
+from .items import Failed, Found, Miss, Outcome, Title
+from .layout import data_key, outcomes_key
+from .sink import Sink
+from .state import RunState, StateStore
+from .stats import Stats
+
+log = logging.getLogger(__name__)
+
+MAX_OUTCOMES_PER_COMMIT = 1000  # misses are committed with the next chunk, or alone past this many
+CONSECUTIVE_FAILURES_LIMIT = 50  # that many failed titles in a row: TMDB is down, stop instead
+
+
+class TitleSource(Protocol):
+    def titles(self) -> AsyncIterator[Title]: ...
+
+
+@dataclass
+class _Commit:
+    data: bytes | None
+    records: int
+    positions: list[int]
+    outcomes: list[Miss | Failed] = field(default_factory=list)
+
+
+_END = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        source: TitleSource,
+        lookup: Callable[[Title], Awaitable[Outcome]],
+        sink: Sink,
+        sink_settings: SinkSettings,
+        store: StateStore,
+        state: RunState,
+        stats: Stats,
+        concurrency: int,
+        stop: asyncio.Event,
+        grace_s: float = 5.0,
+    ) -> None:
+        self._source = source
+        self._lookup = lookup
+        self._sink = sink
+        self._fmt = sink_settings.format
+        self._compression = sink_settings.compression
+        self._ext = extension(self._fmt, self._compression)
+        self._chunk_size = sink_settings.chunk_size
+        self._store = store
+        self._state = state
+        self._stats = stats
+        self._concurrency = concurrency
+        self._stop = stop
+        self._grace_s = grace_s
+        self._todo: asyncio.Queue[Title | None] = asyncio.Queue(maxsize=concurrency)
+        self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue(maxsize=concurrency * 2)
+        self._commits: asyncio.Queue[_Commit | None] = asyncio.Queue(maxsize=1)
+        self._exhausted = False
+        self._consecutive_failures = 0
+
+    async def run(self) -> bool:
+        """Harvest until the source is exhausted (True) or a stop is requested (False)."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._commit_loop())
+            tg.create_task(self._chunk_loop())
+            fetch = tg.create_task(self._fetch_stage())
+            stop_wait = tg.create_task(self._stop.wait())
+            await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                # Stop requested: in-flight lookups get a short grace, then are dropped (not lost:
+                # an uncommitted title is fetched again by the next invocation).
+                await asyncio.wait({fetch}, timeout=self._grace_s)
+                if not fetch.done():
+                    log.info("grace of %.1f s over: dropping the lookups still in flight", self._grace_s)
+                    fetch.cancel()
+                    await asyncio.wait({fetch})
+            stop_wait.cancel()
+            await self._outcomes.put(_END)
+        return self._exhausted and not self._stop.is_set()
+
+    async def _fetch_stage(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._produce())
+            for _ in range(self._concurrency):
+                tg.create_task(self._work())
+
+    async def _produce(self) -> None:
+        done = self._state.done
+        async for title in self._source.titles():
+            if self._stop.is_set():
+                break
+            if title.pos in done:
+                self._stats.skipped_done += 1
+                continue
+            await self._todo.put(title)
+        else:
+            self._exhausted = True
+        # Workers drain the queue after a stop, so these puts cannot block for long.
+        for _ in range(self._concurrency):
+            await self._todo.put(_END)
+
+    async def _work(self) -> None:
+        while (title := await self._todo.get()) is not _END:
+            if self._stop.is_set():
+                continue  # taken after the stop: leave it for the next invocation
+            outcome = await self._lookup(title)
+            await self._outcomes.put(outcome)
+
+    async def _chunk_loop(self) -> None:
+        encoder = ChunkEncoder(self._fmt, self._compression)
+        positions: list[int] = []
+        outcomes: list[Miss | Failed] = []
+
+        async def flush() -> None:
+            nonlocal encoder, positions, outcomes
+            data = encoder.finish() if encoder.count else None
+            await self._commits.put(_Commit(data, encoder.count, positions, outcomes))
+            encoder = ChunkEncoder(self._fmt, self._compression)
+            positions, outcomes = [], []
+
+        while (outcome := await self._outcomes.get()) is not _END:
+            positions.append(outcome.title.pos)
+            if isinstance(outcome, Found):
+                encoder.add(outcome.body)
+                self._stats.harvested += 1
+                self._consecutive_failures = 0
+            else:
+                outcomes.append(outcome)
+                self._note_failure(outcome)
+            if encoder.count >= self._chunk_size or len(outcomes) >= MAX_OUTCOMES_PER_COMMIT:
+                await flush()
+        if positions:
+            await flush()
+        await self._commits.put(_END)
+
+    def _note_failure(self, outcome: Miss | Failed) -> None:
+        if isinstance(outcome, Miss):
+            self._stats.misses[outcome.reason] += 1
+            self._consecutive_failures = 0
+            return
+        self._stats.failed += 1
+        self._stats.failures[outcome.reason.split(" ", 1)[0]] += 1
+        self._consecutive_failures += 1
+        if self._consecutive_failures >= CONSECUTIVE_FAILURES_LIMIT:
+            raise TmdbUnavailable(
+                f"{self._consecutive_failures} titles in a row failed (last: {outcome.reason}); "
+                "TMDB looks unavailable. Progress is saved: run again later to resume"
+            )
+
+    async def _commit_loop(self) -> None:
+        state, stats = self._state, self._stats
+        while (commit := await self._commits.get()) is not _END:
+            seq = state.next_seq
+            if commit.data is not None:
+                await self._sink.put(data_key(state, seq, self._ext), commit.data, content_type(self._fmt))
+                stats.objects += 1
+                stats.bytes_written += len(commit.data)
+            if commit.outcomes:
+                await self._sink.put(
+                    outcomes_key(state, seq), _outcome_lines(commit.outcomes), "application/x-ndjson"
+                )
+            # Only now are these titles done: the state is saved after the objects it points to.
+            for pos in commit.positions:
+                state.done.add(pos)
+            state.next_seq = seq + 1
+            counts = state.counts
+            counts["harvested"] = counts.get("harvested", 0) + commit.records
+            counts["objects"] = counts.get("objects", 0) + (commit.data is not None)
+            for o in commit.outcomes:
+                key = "misses" if isinstance(o, Miss) else "failed"
+                counts[key] = counts.get(key, 0) + 1
+            await self._store.save(state)
+
+
+def _outcome_lines(outcomes: list[Miss | Failed]) -> bytes:
+    return b"".join(
+        orjson.dumps(
+            {
+                "imdb_id": o.title.imdb_id,
+                "tmdb_id": o.title.tmdb_id,
+                "media": o.title.media,
+                "outcome": "miss" if isinstance(o, Miss) else "failed",
+                "reason": o.reason,
+            }
+        )
+        + b"\n"
+        for o in outcomes
+    )

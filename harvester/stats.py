@@ -1,0 +1,57 @@
+"""Counters of one invocation, and the run summary built from them."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.monotonic)
+    total: int | None = None  # titles this invocation expects to look up, when known in advance
+    skipped_done: int = 0  # titles done by an earlier invocation of the same run
+    harvested: int = 0
+    misses: Counter[str] = field(default_factory=Counter)
+    failed: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    objects: int = 0
+    bytes_written: int = 0
+
+    @property
+    def looked_up(self) -> int:
+        return self.harvested + sum(self.misses.values()) + self.failed
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable end-of-run report (the same facts as the JSON summary object)."""
+    misses = summary["misses"]
+    miss_text = ", ".join(f"{k} {v}" for k, v in sorted(misses.items())) or "none"
+    src = summary["source"]
+    lines = [
+        f"status           {summary['status']}",
+        f"source           {src['describe']}",
+        f"rows read        {src['rows']}  (malformed {src['malformed']}, duplicates {src['duplicates']}, "
+        f"filtered out {src['filtered_out']})",
+        f"titles selected  {src['selected']}  (done by earlier invocations: {summary['skipped_done']})",
+        f"harvested        {summary['harvested']}",
+        f"misses           {sum(misses.values())}  ({miss_text})",
+        f"failures         {summary['failed']}",
+        f"requests         {summary['requests']}  (429s {summary['throttled']}, retries {summary['retries']})",
+        f"objects written  {summary['objects']}  ({summary['bytes_written'] / 1e6:.1f} MB)",
+        f"elapsed          {summary['elapsed_s']:.1f} s",
+        f"achieved rate    {summary['achieved_rps']:.1f} requests/s (limit {summary['rate_limit']:g})",
+        f"output           {summary['output']}",
+    ]
+    if summary["run_totals"]:
+        t = summary["run_totals"]
+        lines.append(
+            f"whole run        harvested {t.get('harvested', 0)}, misses {t.get('misses', 0)}, "
+            f"failures {t.get('failed', 0)}, objects {t.get('objects', 0)}"
+        )
+    return "\n".join(lines)

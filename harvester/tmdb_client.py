@@ -1,0 +1,174 @@
+"""HTTP to TMDB: authentication, pacing, retries, and error translation at this boundary.
+
+Every request waits for the shared `RateLimiter` right before it is sent. Answers are classified as
+TMDB documents them:
+  200, 404                  -> returned to the caller (a 404 is an answer: "no such title")
+  401                       -> CredentialError: stop the run, retrying cannot help
+  429                       -> every worker pauses (Retry-After, else exponential back-off); retried
+  5xx, reset, timeout,
+  truncated or invalid JSON -> retried with back-off, up to `max_retries`
+  anything else (400, 422)  -> RequestFailed: a bug in our request, recorded for that title
+Exceptions from aiohttp carry the URL, which may hold an api_key: we keep only their class name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .backoff import backoff_delay, retry_after_seconds
+from .config import Credentials, TmdbSettings
+from .errors import CredentialError, HarvesterError
+from .ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+MAX_THROTTLED = 30  # 429s tolerated for one request before it is recorded as failed
+
+
+class RequestFailed(HarvesterError):
+    """One request could not get a usable answer; the title is recorded as failed with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int  # 200 or 404
+    body: bytes
+    data: Any  # the parsed JSON body
+
+
+@dataclass
+class ClientCounters:
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+
+
+def _error_fields(body: bytes) -> tuple[int | None, str]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    code = data.get("status_code")
+    return (code if isinstance(code, int) else None), str(data.get("status_message", ""))[:200]
+
+
+class TmdbClient:
+    def __init__(
+        self,
+        settings: TmdbSettings,
+        credentials: Credentials,
+        limiter: RateLimiter,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not credentials.present:
+            raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
+        self._settings = settings
+        self._base = settings.base_url.rstrip("/")
+        self._limiter = limiter
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self._headers = {"Accept": "application/json"}
+        self._auth_params: dict[str, str] = {}
+        if credentials.access_token:
+            self._headers["Authorization"] = f"Bearer {credentials.access_token}"
+        elif credentials.api_key:
+            self._auth_params["api_key"] = str(credentials.api_key)
+        self._session: aiohttp.ClientSession | None = None
+        self.counters = ClientCounters()
+
+    async def __aenter__(self) -> TmdbClient:
+        # One pooled connection per worker: keep-alive saves a TCP (and TLS) handshake per request.
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.concurrency, ttl_dns_cache=300, enable_cleanup_closed=True
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def check_credential(self) -> None:
+        """Preflight: raise CredentialError unless TMDB accepts our credential."""
+        reply = await self.get("/authentication")
+        if reply.status != 200 or not (isinstance(reply.data, dict) and reply.data.get("success")):
+            raise CredentialError(f"TMDB did not accept the credential (HTTP {reply.status})")
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
+        assert self._session is not None, "use TmdbClient as an async context manager"
+        url = self._base + path
+        query = {**(params or {}), **self._auth_params}
+        failures = 0
+        throttles = 0
+        while True:
+            await self._limiter.acquire()
+            self.counters.requests += 1
+            try:
+                async with self._session.get(url, params=query) as resp:
+                    status = resp.status
+                    body = await resp.read()
+                    retry_after = resp.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = "timeout" if isinstance(exc, TimeoutError) else exc.__class__.__name__
+            else:
+                if status == 200:
+                    try:
+                        data = orjson.loads(body)
+                    except orjson.JSONDecodeError:
+                        reason = "invalid_json"
+                    else:
+                        self._limiter.succeeded()
+                        return Reply(status, body, data)
+                elif status == 404:
+                    self._limiter.succeeded()
+                    return Reply(status, body, None)
+                elif status == 401:
+                    code, message = _error_fields(body)
+                    raise CredentialError(f"TMDB rejected the credential (status_code {code}: {message})")
+                elif status == 429:
+                    throttles += 1
+                    self.counters.throttled += 1
+                    if throttles > MAX_THROTTLED:
+                        raise RequestFailed(f"throttled {throttles} times")
+                    delay = retry_after_seconds(retry_after)
+                    if delay is None:
+                        delay = backoff_delay(min(throttles - 1, 6), self._rng)
+                    self._limiter.throttled(delay)
+                    continue  # the limiter makes us wait; a 429 does not use up max_retries
+                elif status in RETRYABLE_STATUS or status >= 500:
+                    reason = f"http_{status}"
+                else:
+                    code, message = _error_fields(body)
+                    raise RequestFailed(f"http_{status} status_code {code}: {message}")
+            failures += 1
+            if failures > self._settings.max_retries:
+                raise RequestFailed(f"{reason} after {failures} attempts")
+            self.counters.retries += 1
+            log.debug("retrying %s after %s (attempt %d)", path, reason, failures)
+            await self._sleep(backoff_delay(failures - 1, self._rng))
