@@ -79,10 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="harvest what a config file describes (resumes where it stopped)")
     run.add_argument("config", help="path to the TOML config")
     run.add_argument("--fresh", action="store_true", help="start over instead of resuming the saved run")
-    run.add_argument("--max-runtime", type=parse_duration, metavar="DURATION",
-                     help="stop cleanly after this long (e.g. 13m); exit 75, run again to resume")
-    run.add_argument("--grace", type=parse_duration, default=5.0, metavar="DURATION",
-                     help="how long in-flight requests may finish after a stop (default 5s)")
+    run.add_argument(
+        "--max-runtime",
+        type=parse_duration,
+        metavar="DURATION",
+        help="stop cleanly after this long (e.g. 13m); exit 75, run again to resume",
+    )
+    run.add_argument(
+        "--grace",
+        type=parse_duration,
+        default=5.0,
+        metavar="DURATION",
+        help="how long in-flight requests may finish after a stop (default 5s)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
 
     demo = sub.add_parser("demo", help="harvest a generated movies.csv from the bundled TMDB stand-in")
@@ -90,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-output", help="local directory for the input and the lake")
     demo.add_argument("--rate-limit", type=float, default=40.0, help="requests per second (default 40)")
 
-    standin = sub.add_parser("standin", help="serve the bundled TMDB stand-in (for benchmarks)",
-                             add_help=False)
+    standin = sub.add_parser(
+        "standin", help="serve the bundled TMDB stand-in (for benchmarks)", add_help=False
+    )
     standin.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
@@ -182,4 +192,3 @@ def _run_async(main_coro: Callable[[asyncio.Event], Coroutine[Any, Any, int]]) -
         # consistent and the next run resumes.
         print("harvester: stopped at once; progress up to the last commit is saved", file=sys.stderr)
         return Interrupted.exit_code
-

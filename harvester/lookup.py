@@ -50,7 +50,9 @@ class Lookup:
         tmdb_id = _first_id(found.data, _RESULTS_KEY[title.media])
         if tmdb_id is None:
             other = _OTHER[title.media]
-            return Miss(title, other if _first_id(found.data, _RESULTS_KEY[other]) is not None else "not_found")
+            return Miss(
+                title, other if _first_id(found.data, _RESULTS_KEY[other]) is not None else "not_found"
+            )
         reply = await self._details(title.media, str(tmdb_id))
         if reply.status != 200:
             return Miss(title, "not_found")  # /find knows it but details do not: TMDB removed it

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,7 +39,7 @@ CONSECUTIVE_FAILURES_LIMIT = 50  # that many failed titles in a row: TMDB is dow
 
 
 class TitleSource(Protocol):
-    def titles(self) -> AsyncIterator[Title]: ...
+    def titles(self) -> AsyncGenerator[Title, None]: ...
 
 
 @dataclass
@@ -114,15 +115,16 @@ class Pipeline:
 
     async def _produce(self) -> None:
         done = self._state.done
-        async for title in self._source.titles():
-            if self._stop.is_set():
-                break
-            if title.pos in done:
-                self._stats.skipped_done += 1
-                continue
-            await self._todo.put(title)
-        else:
-            self._exhausted = True
+        async with aclosing(self._source.titles()) as titles:  # closes the file or S3 body on a stop
+            async for title in titles:
+                if self._stop.is_set():
+                    break
+                if title.pos in done:
+                    self._stats.skipped_done += 1
+                    continue
+                await self._todo.put(title)
+            else:
+                self._exhausted = True
         # Workers drain the queue after a stop, so these puts cannot block for long.
         for _ in range(self._concurrency):
             await self._todo.put(_END)

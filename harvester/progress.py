@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from typing import TextIO
@@ -71,10 +72,8 @@ class Progress:
     async def run(self) -> None:
         interval = BAR_INTERVAL_S if self._tty else LOG_INTERVAL_S
         while not self._finished.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._finished.wait(), interval)
-            except TimeoutError:
-                pass
             if self._enabled:
                 self._report()
         if self._enabled and self._tty:

@@ -25,7 +25,9 @@ WINDOW_S = 1.0
 DEFAULT_MARGIN_S = 0.02
 
 
-def next_slot(history: deque[float], now: float, cap: int, span: float, spacing: float, floor: float) -> float:
+def next_slot(
+    history: deque[float], now: float, cap: int, span: float, spacing: float, floor: float
+) -> float:
     """The earliest time a new grant may happen, given the times of the last `cap` grants."""
     t = max(now, floor)
     if history:

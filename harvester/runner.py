@@ -136,7 +136,12 @@ async def _identity(settings: Settings, source: CsvSource) -> dict[str, Any]:
             "year_from": s.year_from,
             "year_to": s.year_to,
         },
-        "tmdb": {"base_url": t.base_url, "language": t.language, "append": list(t.append), "lookup": t.lookup},
+        "tmdb": {
+            "base_url": t.base_url,
+            "language": t.language,
+            "append": list(t.append),
+            "lookup": t.lookup,
+        },
         "sink": {"chunk_size": k.chunk_size, "format": k.format, "compression": k.compression},
     }
 
@@ -156,7 +161,9 @@ async def _open_state(store: StateStore, sink: Sink, identity: dict[str, Any], f
         return state
     if state.status != "complete":
         await _reconcile(sink, state)
-        log.info("resuming harvest %s: %d titles done, next commit %d", state.tag, len(state.done), state.next_seq)
+        log.info(
+            "resuming harvest %s: %d titles done, next commit %d", state.tag, len(state.done), state.next_seq
+        )
     return state
 
 

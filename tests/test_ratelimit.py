@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 
 import pytest
@@ -48,7 +49,7 @@ async def test_never_more_than_rate_in_any_window_and_no_bursts(rate: float) -> 
     times.sort()
     assert len(times) == 300
     assert max_in_window(times, 1.0) <= max(1, int(rate))
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 1.0 / rate - 1e-9
     # and it runs close to the limit: the margin costs about 2 %
     achieved = (len(times) - 1) / (times[-1] - times[0])

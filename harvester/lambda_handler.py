@@ -1,0 +1,121 @@
+"""AWS Lambda entry point: `harvester.lambda_handler.handler`.
+
+Each invocation harvests until shortly before its deadline, commits, and returns
+`{"status": "complete" | "incomplete", ...counts}`; invoking it again continues from the saved state
+(a Step Functions loop does exactly that, see deploy/). The event names the config:
+
+    {"config": "s3://bucket/harvester/config.toml"}          a TOML file in S3
+    {"settings": {"tmdb": {...}, "source": {...}, ...}}       or the settings inline
+    optional: "fresh": true (first invocation only), "margin_s": seconds kept for drain + flush
+
+Everything (clients, limiter, event loop) is created per invocation: warm starts reuse this module
+but not an event loop, and module-level clients fail there with "Event loop is closed".
+A config, credential or state problem returns status "failed" (retrying cannot fix it); anything
+transient raises, so Lambda's and Step Functions' retries apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+from typing import Any, Protocol
+
+from . import config as config_mod
+from .cli import RedactSecrets
+from .config import Credentials, Settings, is_s3_url, parse_s3_url
+from .errors import ConfigError, CredentialError, StateError
+from .runner import harvest
+
+log = logging.getLogger("harvester")
+
+DEFAULT_GRACE_S = 5.0
+DEFAULT_MARGIN_S = 20.0  # drain (grace) + flush the partial chunk + save state and summary
+
+
+class LambdaContext(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    credentials = Credentials.from_env()
+    _install_redaction(credentials)
+    margin = float(event.get("margin_s", DEFAULT_MARGIN_S))
+    budget = context.get_remaining_time_in_millis() / 1000.0 - margin
+    try:
+        return asyncio.run(_invoke(event, credentials, budget))
+    except (ConfigError, CredentialError, StateError) as exc:
+        log.error("%s", exc)
+        return {"status": "failed", "error": str(exc), "exit_code": exc.exit_code}
+
+
+async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: float) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.0, budget_s)
+    settings = await _settings_from_event(event)
+    grace = min(DEFAULT_GRACE_S, max(0.5, budget_s / 10))
+    result = await harvest(
+        settings,
+        credentials,
+        fresh=bool(event.get("fresh", False)),
+        deadline=deadline,
+        grace_s=grace,
+        progress=True,  # CloudWatch gets the periodic progress log lines
+    )
+    s = result.summary
+    return {
+        "status": result.status,
+        "harvested": s["harvested"],
+        "misses": sum(s["misses"].values()),
+        "failed": s["failed"],
+        "requests": s["requests"],
+        "throttled": s["throttled"],
+        "objects": s["objects"],
+        "elapsed_s": s["elapsed_s"],
+        "run": s["run"],
+        "run_totals": s["run_totals"],
+    }
+
+
+async def _settings_from_event(event: dict[str, Any]) -> Settings:
+    if "settings" in event:
+        if not isinstance(event["settings"], dict):
+            raise ConfigError('event "settings" must be an object')
+        return config_mod.from_mapping(event["settings"])
+    uri = event.get("config")
+    if not isinstance(uri, str) or not is_s3_url(uri):
+        raise ConfigError('the event must name "config": "s3://bucket/key.toml" or carry "settings"')
+    raw = await _read_s3_text(uri, event.get("endpoint_url") or None)
+    try:
+        return config_mod.from_mapping(tomllib.loads(raw))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{uri}: not valid TOML: {exc}") from None
+
+
+async def _read_s3_text(uri: str, endpoint_url: str | None) -> str:
+    from aiobotocore.session import get_session
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = parse_s3_url(uri)
+    try:
+        async with get_session().create_client("s3", endpoint_url=endpoint_url) as s3:
+            obj = await s3.get_object(Bucket=bucket, Key=key)
+            async with obj["Body"] as body:
+                data: bytes = await body.read()
+    except (BotoCoreError, ClientError) as exc:
+        raise ConfigError(f"cannot read config {uri}: {exc.__class__.__name__}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {uri} is not UTF-8 text") from None
+
+
+def _install_redaction(credentials: Credentials) -> None:
+    root = logging.getLogger()
+    if not root.handlers:  # outside Lambda's runtime (tests, local runs)
+        logging.basicConfig(level=logging.INFO)
+    logging.getLogger("harvester").setLevel(logging.INFO)
+    for h in root.handlers:
+        for old in [f for f in h.filters if isinstance(f, RedactSecrets)]:
+            h.removeFilter(old)  # a warm start may run with rotated secrets
+        h.addFilter(RedactSecrets(credentials.secrets()))
