@@ -1,0 +1,557 @@
+"""A local stand-in for api.themoviedb.org/3, faithful to the facts in tmdb-api.md.
+
+Serves the catalogue (catalogue.py) over real HTTP/1.1 with keep-alive, and adds what a harvester
+must survive: authentication, a strict sliding-window rate limit, latency, random 5xx errors and
+scripted per-path faults. Counts everything in `StandinStats` for tests and benchmarks.
+
+Order of decisions for one request:
+    arrival recorded -> rate-limit decision -> latency sleep -> scripted fault -> random error
+    -> authentication -> route
+
+so a 429 is decided on arrival (the limiter counts arrivals), every answer including a 429 waits
+the simulated latency, and faults act like a proxy in front of TMDB (before the credential check).
+
+Rate-limit window: at most `rate_limit` arrivals in any 1.0 s sliding window (including this one).
+By default the 429'd requests count too (`count_rejected=True`): TMDB's message reports request
+counts far above the limit ("Your request count (1559) is over the allowed limit of 40."), which
+suggests rejected requests are counted. So a client that keeps hammering stays locked out until it
+slows down; with `count_rejected=False` only admitted requests fill the window.
+
+/find with a missing or unknown external_source answers HTTP 422, status_code 5: TMDB's documented
+pairing for code 5 ("Invalid parameters"); the exact real answer is unverified.
+
+`/__standin__/stats` (GET) and `/__standin__/reset` (POST) need no credential and are not counted,
+so a benchmark in another process can read and zero the counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+
+from . import catalogue
+from .catalogue import DEFAULT_LANGUAGE, MAX_APPENDS, Kind, Media
+
+DEFAULT_TOKEN: Final = "standin-read-access-token"
+DEFAULT_API_KEY: Final = "standin-api-key"
+CONTENT_TYPE: Final = "application/json;charset=utf-8"
+FAULTS: Final = frozenset({"500", "502", "503", "504", "429", "reset", "truncate", "badjson", "timeout"})
+ROUTES: Final = ("authentication", "find", "movie", "tv", "genre", "other")
+EXTERNAL_SOURCES: Final = frozenset(
+    {
+        "imdb_id",
+        "facebook_id",
+        "instagram_id",
+        "tvdb_id",
+        "tiktok_id",
+        "twitter_id",
+        "wikidata_id",
+        "youtube_id",
+    }
+)
+
+# TMDB status_code -> (HTTP status, status_message), from developer.themoviedb.org/docs/errors
+ERRORS: Final[Mapping[int, tuple[int, str]]] = {
+    3: (401, "Authentication failed: You do not have permissions to access the service."),
+    5: (422, "Invalid parameters: Your request parameters are incorrect."),
+    6: (404, "Invalid id: The pre-requisite id is invalid or not found."),
+    7: (401, "Invalid API key: You must be granted a valid key."),
+    9: (503, "Service offline: This service is temporarily offline, try again later."),
+    10: (401, "Suspended API key: Access to your account has been suspended, contact TMDB."),
+    11: (500, "Internal error: Something went wrong, contact TMDB."),
+    24: (504, "Your request to the backend server timed out. Try again."),
+    27: (400, "Too many append to response objects: The maximum number of remote calls is 20."),
+    34: (404, "The resource you requested could not be found."),
+    42: (405, "This request method is not supported for this resource."),
+    43: (502, "Couldn't connect to the backend server."),
+    46: (503, "The API is undergoing maintenance. Try again later."),
+}
+_FAULT_CODES: Final = {"500": 11, "502": 43, "503": 9, "504": 24}
+_RANDOM_ERROR_CODES: Final = (11, 43, 9, 46, 24)
+_AUTH_OK: Final = b'{"success":true,"status_code":1,"status_message":"Success."}'
+_HANG_S: Final = 3600.0  # "timeout" fault: longer than any client timeout; released on shutdown
+
+
+def error_body(code: int, message: str | None = None) -> bytes:
+    """TMDB's error body for a status_code (message defaults to TMDB's text for it)."""
+    text = ERRORS[code][1] if message is None else message
+    return orjson.dumps({"success": False, "status_code": code, "status_message": text})
+
+
+def rate_limit_message(count: int, limit: float) -> str:
+    return f"Your request count ({count}) is over the allowed limit of {limit:g}."
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and statistics
+
+
+@dataclass
+class StandinConfig:
+    """How the stand-in behaves. Mutable: the server reads it on every request."""
+
+    valid_tokens: frozenset[str] = frozenset({DEFAULT_TOKEN})  # Bearer read-access tokens
+    valid_api_keys: frozenset[str] = frozenset({DEFAULT_API_KEY})  # v3 ?api_key=
+    suspended: frozenset[str] = frozenset()  # tokens or keys answered with 401, status 10
+    rate_limit: float = 0.0  # arrivals allowed in any 1.0 s window; 0 = no limit
+    count_rejected: bool = True  # 429'd arrivals fill the window too (see the module docstring)
+    retry_after: float | None = None  # seconds for a Retry-After header on 429; None = no header
+    latency: tuple[float, float] = (0.0, 0.0)  # (min_s, max_s) of a uniform per-request delay
+    error_rate: float = 0.0  # share of requests answered with a random 500/502/503/504
+    seed: int = 0  # of the latency and error-rate draws
+    # Request path ("/3/movie/tt0000009") -> faults, consumed one per request to that path.
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    # Pins chosen IMDb ids to a kind (e.g. real series ids to "tv"); canonical ids only.
+    kind_overrides: dict[str, Kind] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.latency
+        if not 0 <= lo <= hi:
+            raise ValueError(f"latency must be 0 <= min <= max, not {self.latency}")
+        if not 0 <= self.error_rate <= 1:
+            raise ValueError(f"error_rate must be within [0, 1], not {self.error_rate}")
+        if self.rate_limit < 0:
+            raise ValueError(f"rate_limit must be >= 0, not {self.rate_limit}")
+        for path, faults in self.faults.items():
+            unknown = set(faults) - FAULTS
+            if unknown:
+                raise ValueError(f"unknown fault {sorted(unknown)[0]!r} for {path} (known: {sorted(FAULTS)})")
+        for imdb_id in self.kind_overrides:
+            if catalogue.parse_imdb_id(imdb_id) is None:
+                raise ValueError(f"kind_overrides: {imdb_id!r} is not a canonical IMDb id")
+
+
+def _zero_routes() -> dict[str, int]:
+    return dict.fromkeys(ROUTES, 0)
+
+
+@dataclass
+class StandinStats:
+    """Counters since start or the last reset. Gauges (in_flight, open_connections) survive resets."""
+
+    requests: int = 0  # API requests (the /__standin__ endpoints are not counted)
+    by_route: dict[str, int] = field(default_factory=_zero_routes)
+    by_status: dict[int, int] = field(default_factory=dict)  # HTTP status of the answers sent
+    rate_limited: int = 0  # 429s, from the limiter and from scripted "429" faults
+    faults: dict[str, int] = field(default_factory=dict)  # scripted faults served, by name
+    random_errors: int = 0  # 5xx answers drawn by error_rate
+    max_window: int = 0  # most arrivals in any sliding 1.0 s window
+    max_window_admitted: int = 0  # the same, counting only requests the limiter let through
+    in_flight: int = 0
+    max_in_flight: int = 0
+    open_connections: int = 0
+    max_open_connections: int = 0
+    connections: int = 0  # connections accepted (few, if the client reuses them)
+
+    def reset(self) -> None:
+        in_flight, open_connections = self.in_flight, self.open_connections
+        fresh = StandinStats(in_flight=in_flight, max_in_flight=in_flight)
+        fresh.open_connections = fresh.max_open_connections = open_connections
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(fresh, name))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (status keys become strings)."""
+        d = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        d["by_status"] = {str(k): v for k, v in sorted(self.by_status.items())}
+        d["by_route"] = dict(self.by_route)
+        d["faults"] = dict(self.faults)
+        return d
+
+
+class SlidingWindow:
+    """The arrival times of the last `width` seconds. Pure: callers pass the time in."""
+
+    __slots__ = ("_times", "width")
+
+    def __init__(self, width: float = 1.0) -> None:
+        self.width = width
+        self._times: deque[float] = deque()
+
+    def count(self, now: float) -> int:
+        """Arrivals in (now - width, now]."""
+        times, edge = self._times, now - self.width
+        while times and times[0] <= edge:
+            times.popleft()
+        return len(times)
+
+    def add(self, now: float) -> None:
+        self._times.append(now)
+
+    def clear(self) -> None:
+        self._times.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: bytes
+    retry_after: float | None = None
+
+
+def _error(code: int, message: str | None = None) -> _Answer:
+    return _Answer(ERRORS[code][0], error_body(code, message))
+
+
+def _route_of(path: str) -> str:
+    if not path.startswith("/3/"):
+        return "other"
+    head = path[3:].partition("/")[0]
+    return head if head in ("authentication", "find", "movie", "tv", "genre") else "other"
+
+
+class StandinServer:
+    """The request handler and its state: configuration, statistics, rate-limit window."""
+
+    def __init__(
+        self, config: StandinConfig | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config if config is not None else StandinConfig()
+        self.stats = StandinStats()
+        self._clock = clock
+        self._rng = random.Random(self.config.seed)
+        self._limit_window = SlidingWindow()  # what the limiter decides on
+        self._arrivals = SlidingWindow()  # for stats.max_window
+        self._admitted = SlidingWindow()  # for stats.max_window_admitted
+        self._closing = asyncio.Event()
+
+    def reset_stats(self) -> None:
+        self.stats.reset()
+        self._arrivals.clear()
+        self._admitted.clear()
+
+    def release_hung(self) -> None:
+        """Let "timeout" faults end (at shutdown)."""
+        self._closing.set()
+
+    # -- connections (called by _CountingServer) --
+
+    def connection_opened(self) -> None:
+        s = self.stats
+        s.connections += 1
+        s.open_connections += 1
+        s.max_open_connections = max(s.max_open_connections, s.open_connections)
+
+    def connection_closed(self) -> None:
+        self.stats.open_connections -= 1
+
+    # -- requests --
+
+    def _arrive(self) -> int:
+        """Record an arrival; return its window count if the limiter rejects it, else 0."""
+        now, cfg, s = self._clock(), self.config, self.stats
+        s.max_window = max(s.max_window, self._arrivals.count(now) + 1)
+        self._arrivals.add(now)
+        count = self._limit_window.count(now) + 1
+        over = 0 < cfg.rate_limit < count
+        if not over or cfg.count_rejected:
+            self._limit_window.add(now)
+        if over:
+            return count
+        s.max_window_admitted = max(s.max_window_admitted, self._admitted.count(now) + 1)
+        self._admitted.add(now)
+        return 0
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/__standin__/"):
+            return self._control(request)
+        s, cfg = self.stats, self.config
+        s.requests += 1
+        s.by_route[_route_of(path)] += 1
+        over_count = self._arrive()
+        s.in_flight += 1
+        s.max_in_flight = max(s.max_in_flight, s.in_flight)
+        try:
+            lo, hi = cfg.latency
+            if hi > 0:
+                await asyncio.sleep(self._rng.uniform(lo, hi))
+            if over_count:
+                return self._send(self._too_many(over_count))
+            planned = cfg.faults.get(path)
+            if planned:
+                fault = planned.pop(0)
+                s.faults[fault] = s.faults.get(fault, 0) + 1
+                return await self._fault(request, fault)
+            if cfg.error_rate > 0 and self._rng.random() < cfg.error_rate:
+                s.random_errors += 1
+                return self._send(_error(self._rng.choice(_RANDOM_ERROR_CODES)))
+            return self._send(self._answer(request))
+        finally:
+            s.in_flight -= 1
+
+    def _too_many(self, count: int) -> _Answer:
+        limit = self.config.rate_limit or 40.0  # a scripted 429 with no limiter: TMDB's usual cap
+        body = error_body(25, rate_limit_message(count, limit))
+        return _Answer(429, body, self.config.retry_after)
+
+    def _count_status(self, status: int) -> None:
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+
+    def _send(self, answer: _Answer) -> web.Response:
+        s = self.stats
+        self._count_status(answer.status)
+        headers = {"Content-Type": CONTENT_TYPE}
+        if answer.status == 429:
+            s.rate_limited += 1
+            if answer.retry_after is not None:
+                # Real servers send whole seconds; fractions keep tests fast and clients must cope.
+                headers["Retry-After"] = f"{answer.retry_after:g}"
+        return web.Response(body=answer.body, status=answer.status, headers=headers)
+
+    async def _fault(self, request: web.BaseRequest, fault: str) -> web.StreamResponse:
+        if fault in _FAULT_CODES:
+            return self._send(_error(_FAULT_CODES[fault]))
+        if fault == "429":
+            return self._send(self._too_many(self._limit_window.count(self._clock())))
+        transport = request.transport
+        if fault == "badjson":
+            body = self._answer(request).body
+            return self._send(_Answer(200, body[: len(body) // 2]))  # complete HTTP, broken JSON
+        if fault == "truncate":
+            body = self._answer(request).body
+            response = web.StreamResponse(status=200, headers={"Content-Type": CONTENT_TYPE})
+            response.content_length = len(body)
+            self._count_status(200)
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            if transport is not None:
+                transport.close()  # flushes what was written, then FIN: the client is owed the rest
+            return response
+        if fault == "timeout":
+            # Never answers; ends when the client gives up (handler cancellation) or at shutdown.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), _HANG_S)
+        # "reset", or a "timeout" released at shutdown: close without a response.
+        if transport is not None:
+            transport.abort()
+        return web.Response()  # aiohttp finds the transport gone and drops this quietly
+
+    def _control(self, request: web.BaseRequest) -> web.Response:
+        path, method = request.path, request.method
+        if path == "/__standin__/stats" and method == "GET":
+            pass
+        elif path == "/__standin__/reset" and method == "POST":
+            self.reset_stats()
+        else:
+            return web.Response(body=error_body(34), status=404, headers={"Content-Type": CONTENT_TYPE})
+        body = orjson.dumps(self.stats.as_dict())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    # -- TMDB proper --
+
+    def _auth_error(self, request: web.BaseRequest) -> _Answer | None:
+        cfg = self.config
+        token: str | None = None
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, value = header.partition(" ")
+            token = value.strip() if scheme.lower() == "bearer" else ""
+        api_key = request.query.get("api_key")
+        if token is None and api_key is None:
+            return _error(7)
+        if token in cfg.suspended or api_key in cfg.suspended:
+            return _error(10)
+        if token in cfg.valid_tokens or api_key in cfg.valid_api_keys:
+            return None
+        return _error(7)
+
+    def _answer(self, request: web.BaseRequest) -> _Answer:
+        """The answer TMDB would give (no faults): authentication, then routing."""
+        denied = self._auth_error(request)
+        if denied is not None:
+            return denied
+        path = request.path
+        parts = path[3:].split("/") if path.startswith("/3/") else [""]
+        head = parts[0]
+        if head not in ("authentication", "find", "movie", "tv", "genre"):
+            return _error(34)
+        if request.method not in ("GET", "HEAD"):
+            return _error(42)
+        query = request.query
+        language = query.get("language") or DEFAULT_LANGUAGE
+        overrides = self.config.kind_overrides
+        if parts == ["authentication"]:
+            return _Answer(200, _AUTH_OK)
+        if parts in (["genre", "movie", "list"], ["genre", "tv", "list"]):
+            return _Answer(200, catalogue.genre_list_body("movie" if parts[1] == "movie" else "tv"))
+        if len(parts) != 2 or not parts[1]:
+            return _error(34)
+        if head == "find":
+            source = query.get("external_source")
+            if source not in EXTERNAL_SOURCES:
+                return _error(5)
+            # Only IMDb ids are modelled: any other source finds nothing (HTTP 200, empty arrays).
+            imdb_id = parts[1] if source == "imdb_id" else ""
+            return _Answer(200, catalogue.find_body(imdb_id, language, overrides))
+        if head == "genre":
+            return _error(34)
+        media: Media = "movie" if head == "movie" else "tv"
+        return self._details(media, parts[1], query, language)
+
+    def _details(self, media: Media, title_id: str, query: Mapping[str, str], language: str) -> _Answer:
+        items = [a.strip() for a in query.get("append_to_response", "").split(",") if a.strip()]
+        if len(items) > MAX_APPENDS:
+            return _error(27)
+        overrides = self.config.kind_overrides
+        if title_id.isascii() and title_id.isdigit():
+            imdb_id = catalogue.imdb_id_for(media, int(title_id), overrides)
+        elif title_id.startswith("tt"):
+            # The undocumented /movie/tt... form, misbehaviours included; /tv/tt... never works.
+            imdb_id = catalogue.direct_lookup(title_id, overrides) if media == "movie" else None
+        else:
+            return _error(6)
+        if imdb_id is None:
+            return _error(34)
+        append = list(dict.fromkeys(items))
+        return _Answer(200, catalogue.details_body(media, imdb_id, append, language))
+
+
+class _CountingServer(web.Server):
+    """aiohttp's low-level server, telling the stand-in when connections open and close."""
+
+    def __init__(self, standin: StandinServer, **kwargs: Any) -> None:
+        super().__init__(standin.handle, **kwargs)
+        self._standin = standin
+
+    def connection_made(self, handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self._standin.connection_opened()
+
+    def connection_lost(self, handler: web.RequestHandler, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        self._standin.connection_closed()
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it
+
+
+@dataclass
+class RunningStandin:
+    """A started stand-in. Change `config` (or its fields) at any time; requests read it afresh."""
+
+    server: StandinServer
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/3"
+
+    @property
+    def stats(self) -> StandinStats:
+        return self.server.stats
+
+    @property
+    def config(self) -> StandinConfig:
+        return self.server.config
+
+    @config.setter
+    def config(self, config: StandinConfig) -> None:
+        self.server.config = config
+
+
+@contextlib.asynccontextmanager
+async def running_standin(
+    config: StandinConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[RunningStandin]:
+    """Serve the stand-in on host:port (0 picks a free port) until the block exits.
+
+    `clock` is what the rate limiter and the window statistics read: tests pass a manual clock.
+    """
+    catalogue.warm()  # build templates and credit pools before the first request, not during it
+    standin = StandinServer(config, clock)
+    # handler_cancellation: a client that gives up (e.g. on a "timeout" fault) frees its handler.
+    low_level = _CountingServer(standin, handler_cancellation=True, access_log=None)
+    runner = web.ServerRunner(low_level, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        yield RunningStandin(standin, host, bound_port)
+    finally:
+        standin.release_hung()
+        await runner.cleanup()
+
+
+def serve(config: StandinConfig, host: str = "127.0.0.1", port: int = 8765, *, quiet: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM (blocking). Prints the base URL first unless quiet."""
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with running_standin(config, host, port) as standin:
+            if not quiet:
+                print(standin.base_url, flush=True)
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+def main_standin(argv: list[str]) -> int:
+    """`harvester standin ...`: run the stand-in in the foreground."""
+    p = argparse.ArgumentParser(prog="harvester standin", description="A local stand-in for the TMDB API.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port (the base URL line tells)")
+    p.add_argument("--rate-limit", type=float, default=40.0, help="requests per 1 s window; 0 = none")
+    p.add_argument(
+        "--count-rejected",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="whether 429'd requests fill the window (default: yes, as TMDB appears to)",
+    )
+    p.add_argument("--retry-after", type=float, default=None, help="send Retry-After on 429 (seconds)")
+    p.add_argument("--latency-ms", type=float, nargs=2, metavar=("MIN", "MAX"), default=(0.0, 0.0))
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of random 5xx answers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--token", action="append", help=f"valid Bearer token, repeatable (default {DEFAULT_TOKEN})"
+    )
+    p.add_argument(
+        "--api-key", action="append", help=f"valid api_key, repeatable (default {DEFAULT_API_KEY})"
+    )
+    args = p.parse_args(argv)
+    lo_ms, hi_ms = args.latency_ms
+    try:
+        config = StandinConfig(
+            valid_tokens=frozenset(args.token or [DEFAULT_TOKEN]),
+            valid_api_keys=frozenset(args.api_key or [DEFAULT_API_KEY]),
+            rate_limit=args.rate_limit,
+            count_rejected=args.count_rejected,
+            retry_after=args.retry_after,
+            latency=(lo_ms / 1000, hi_ms / 1000),
+            error_rate=args.error_rate,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
+        serve(config, args.host, args.port)
+    except OSError as exc:  # e.g. the port is taken
+        print(f"harvester standin: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
