@@ -13,7 +13,7 @@ from pathlib import Path
 from .config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from .errors import ConfigError, Interrupted
 from .runner import harvest
-from .standin import DEFAULT_TOKEN, StandinConfig, running_standin, write_movies_csv
+from .standin import DEFAULT_TOKEN, StandinConfig, Written, running_standin, write_movies_csv
 from .stats import format_summary
 
 DEMO_LATENCY_S = (0.02, 0.08)  # loopback is far faster than the real API; keep the demo honest
@@ -24,13 +24,7 @@ async def run_demo(movies: int, out: str, rate_limit: float, stop: asyncio.Event
         raise ConfigError("--movies must be >= 1")
     if not rate_limit > 0:
         raise ConfigError("--rate-limit must be > 0")
-    root = Path(out).resolve()
-    lake = root / "lake"
-    if lake.exists():
-        shutil.rmtree(lake)  # the demo always starts over
-    root.mkdir(parents=True, exist_ok=True)
-    csv_path = root / "movies.csv"
-    written = await asyncio.to_thread(write_movies_csv, csv_path, movies)
+    root, csv_path, lake, written = await asyncio.to_thread(_prepare, Path(out), movies)
     print(f"input: {csv_path} ({written.rows} rows, {written.ids} distinct movies)")
 
     standin_config = StandinConfig(
@@ -48,9 +42,13 @@ async def run_demo(movies: int, out: str, rate_limit: float, stop: asyncio.Event
         )
         print(format_summary(result.summary))
         seen = standin.stats
-        print(f"stand-in saw: {seen.requests} requests, {seen.rate_limited} answered 429, "
-              f"at most {seen.max_window} in any 1 s window")
-    files = sorted(p for p in lake.rglob("*.json") if "_harvest" not in p.parts)
+        print(
+            f"stand-in saw: {seen.requests} requests, {seen.rate_limited} answered 429, "
+            f"at most {seen.max_window} in any 1 s window"
+        )
+    files = await asyncio.to_thread(
+        lambda: sorted(p for p in lake.rglob("*.json") if "_harvest" not in p.parts)
+    )
     print(f"\n{len(files)} data files under {lake}")
     for p in files[:3]:
         print(f"  {p.relative_to(root)}")
@@ -58,3 +56,13 @@ async def run_demo(movies: int, out: str, rate_limit: float, stop: asyncio.Event
     if result.status != "complete":
         raise Interrupted("demo stopped before the end")
     return 0
+
+
+def _prepare(out: Path, movies: int) -> tuple[Path, Path, Path, Written]:
+    root = out.resolve()
+    lake = root / "lake"
+    if lake.exists():
+        shutil.rmtree(lake)  # the demo always starts over
+    root.mkdir(parents=True, exist_ok=True)
+    csv_path = root / "movies.csv"
+    return root, csv_path, lake, write_movies_csv(csv_path, movies)
