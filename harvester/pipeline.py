@@ -200,6 +200,9 @@ class Pipeline:
                 key = "misses" if isinstance(o, Miss) else "failed"
                 counts[key] = counts.get(key, 0) + 1
             await self._store.save(state)
+            log.debug(
+                "committed %06d: %d records, %d misses/failures", seq, commit.records, len(commit.outcomes)
+            )
 
 
 def _outcome_lines(outcomes: list[Miss | Failed]) -> bytes:
