@@ -88,7 +88,10 @@ class Pipeline:
         self._consecutive_failures = 0
 
     async def run(self) -> bool:
-        """Harvest until the source is exhausted (True) or a stop is requested (False)."""
+        """Harvest until the source is exhausted or a stop is requested; True if the source was exhausted.
+
+        Exhausted is not complete: after a stop, titles handed out late may have been left undone.
+        """
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._commit_loop())
             tg.create_task(self._chunk_loop())
@@ -105,7 +108,7 @@ class Pipeline:
                     await asyncio.wait({fetch})
             stop_wait.cancel()
             await self._outcomes.put(_END)
-        return self._exhausted and not self._stop.is_set()
+        return self._exhausted
 
     async def _fetch_stage(self) -> None:
         async with asyncio.TaskGroup() as tg:

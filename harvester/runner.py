@@ -111,9 +111,11 @@ async def _harvest(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(reporter.run())
             try:
-                complete = await pipeline.run()
+                exhausted = await pipeline.run()
             finally:
                 reporter.finish()
+        # Complete when every position the source enumerated is committed, whatever stopped us.
+        complete = exhausted and len(state.done) >= source.stats.selected
         if complete:
             state.status = "complete"
             await store.save(state)
