@@ -12,13 +12,16 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 
 LookupMode = Literal["direct", "find"]
-SourceType = Literal["csv", "series_csv"]
+SourceType = Literal["csv", "series_csv", "discover", "ids"]
+GenresMode = Literal["any", "all", "only"]
+Scalar = str | int | float | bool
 Media = Literal["movie", "tv"]
 OutputFormat = Literal["json", "jsonl"]
 Compression = Literal["none", "gzip"]
@@ -41,12 +44,23 @@ class TmdbSettings:
 @dataclass(frozen=True)
 class SourceSettings:
     type: SourceType = "csv"
-    path: str = "movies.csv"
+    path: str = "movies.csv"  # csv, series_csv; ids (a file of ids, one a line) when `ids` is empty
     media: Media = "movie"
-    genres: tuple[str, ...] = ()
+    genres: tuple[str | int, ...] = ()  # csv: IMDb names; discover: TMDB names or ids
     min_votes: int = 0
-    year_from: int = 0
+    year_from: int = 0  # csv, series_csv
     year_to: int = 0
+    # discover
+    genres_mode: GenresMode = "any"
+    date_from: str = ""  # YYYY-MM-DD, primary_release_date (movie) / first_air_date (tv); "" = open
+    date_to: str = ""
+    language: str = ""  # "" = tmdb.language
+    include_adult: bool = False
+    sort_by: str = "popularity.desc"
+    params: dict[str, Scalar] = field(default_factory=dict)  # any other discover parameter
+    details: bool = True  # false: store the discover results themselves, no request per title
+    # ids
+    ids: tuple[str, ...] = ()  # IMDb (tt...) or TMDB (numeric) ids
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class SinkSettings:
     endpoint_url: str = ""
     region: str = "us-east-1"
     chunk_size: int = 100
+    partition: str = "{yyyy}/{mm}/{dd}"  # placeholders {yyyy} {mm} {dd} {media} ("movies"/"series")
     format: OutputFormat = "json"
     compression: Compression = "none"
 
@@ -149,9 +164,20 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{name} must be one of {choices}, not {value!r}")
         return value
     if origin is tuple:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{name} must be a list of strings")
+        item = get_args(hint)[0]
+        kinds: tuple[type, ...] = (str,) if item is str else (str, int)
+        if not isinstance(value, list) or not all(
+            isinstance(v, kinds) and not isinstance(v, bool) for v in value
+        ):
+            what = "strings or integers" if int in kinds else "strings"
+            raise ConfigError(f"{name} must be a list of {what}")
         return tuple(value)
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(
+            isinstance(v, (str, int, float, bool)) for v in value.values()
+        ):
+            raise ConfigError(f"{name} must be a table of strings, numbers or booleans")
+        return dict(value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false")
@@ -211,6 +237,7 @@ def _check_values(s: Settings) -> None:
         raise ConfigError("source.year_from and source.year_to must be >= 0 (0 leaves that end open)")
     if src.year_from and src.year_to and src.year_from > src.year_to:
         raise ConfigError(f"source.year_from ({src.year_from}) is after source.year_to ({src.year_to})")
+    _check_source_kind(src)
     if not snk.url:
         raise ConfigError("sink.url must not be empty")
     if is_s3_url(snk.url) and not parse_s3_url(snk.url)[0]:
@@ -223,8 +250,52 @@ def _check_values(s: Settings) -> None:
         raise ConfigError(f"sink.endpoint_url must be an http(s) URL, not {snk.endpoint_url!r}")
     if snk.chunk_size < 1:
         raise ConfigError(f"sink.chunk_size must be >= 1, not {snk.chunk_size}")
+    try:
+        rendered = snk.partition.format(yyyy="2000", mm="01", dd="01", media="movies")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(
+            f"sink.partition {snk.partition!r} may use only {{yyyy}} {{mm}} {{dd}} {{media}}"
+        ) from None
+    if ".." in rendered.split("/") or rendered.startswith("_"):
+        raise ConfigError(f"sink.partition {snk.partition!r} must not start with '_' or contain '..'")
     if snk.chunk_size > 10_000:
         raise ConfigError(f"sink.chunk_size must be <= 10000, not {snk.chunk_size}")
+
+
+def _check_source_kind(src: SourceSettings) -> None:
+    if src.type in ("csv", "series_csv") and any(not isinstance(g, str) for g in src.genres):
+        raise ConfigError("source.genres of a csv source are IMDb genre names (strings)")
+    for name in ("date_from", "date_to"):
+        value = getattr(src, name)
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(f"source.{name} must be a date YYYY-MM-DD, not {value!r}") from None
+            if len(value) != 10:
+                raise ConfigError(f"source.{name} must be a date YYYY-MM-DD, not {value!r}")
+    if src.date_from and src.date_to and src.date_from > src.date_to:
+        raise ConfigError(f"source.date_from ({src.date_from}) is after source.date_to ({src.date_to})")
+    if src.type == "discover":
+        if not src.sort_by.strip():
+            raise ConfigError("source.sort_by must not be empty")
+        reserved = {"page", "with_genres", "without_genres", "include_adult", "sort_by", "language"}
+        for key in src.params:
+            if key in reserved or key.startswith(("primary_release_date.", "first_air_date.")):
+                raise ConfigError(f"source.params.{key} has a setting of its own in [source]")
+        for g in src.genres:
+            if isinstance(g, int) and g <= 0:
+                raise ConfigError(f"source.genres: {g} is not a genre id")
+    if src.type == "ids":
+        for ident in src.ids:
+            if not is_title_id(ident):
+                raise ConfigError(f"source.ids: {ident!r} is neither an IMDb id (tt...) nor a TMDB id")
+
+
+def is_title_id(text: str) -> bool:
+    """'tt0111161' (IMDb) or '278' (TMDB)."""
+    t = text.strip()
+    return (t.startswith("tt") and t[2:].isdigit() and len(t) > 2) or (t.isdigit() and int(t) > 0)
 
 
 def media_of(s: SourceSettings) -> Media:

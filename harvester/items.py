@@ -20,6 +20,7 @@ class Title:
     media: Media
     imdb_id: str | None = None
     tmdb_id: int | None = None
+    summary: bytes | None = None  # a discover result, stored as is when details are not wanted
 
     @property
     def label(self) -> str:

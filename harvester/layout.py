@@ -1,10 +1,13 @@
 """Where each object goes, relative to the sink's root. Deterministic, so a retried write replaces.
 
-    YYYY/MM/DD/tmdb-<tag>-<seq>.json        data: at most chunk_size records (the run's start date)
-    _harvest/state.json                     the run's state (see state.py)
-    _harvest/<tag>/outcomes-<seq>.jsonl     misses and failures committed with chunk <seq>
-    _harvest/<tag>/summary.json             the latest invocation's summary
+    <partition>/<name>-<tag>-<seq>.json         data: at most chunk_size records
+    _harvest/state-<source type>-<media>.json   the run's state (see state.py)
+    _harvest/<tag>/outcomes-<seq>.jsonl         misses and failures committed with chunk <seq>
+    _harvest/<tag>/discover-<n>.jsonl           a discover source's enumerated ids (see source/discover.py)
+    _harvest/<tag>/summary.json                 the latest invocation's summary
 
+`<partition>` is `sink.partition` rendered with the run's start date (default "{yyyy}/{mm}/{dd}", e.g.
+2026/11/23; "{media}/{yyyy}/{mm}/{dd}" keeps movies and series apart); `<name>` is "movies" or "series";
 `<tag>` is the run's creation time and id; `<seq>` counts commits from 0. Paths starting with `_` are
 skipped by Spark, Glue and Athena, so only data objects are seen as the table.
 """
@@ -19,7 +22,7 @@ _SEQ = re.compile(r"-(\d{6,})\.")
 
 
 def data_prefix(state: RunState) -> str:
-    return f"{state.date}/tmdb-{state.tag}-"
+    return f"{state.partition}/{state.name}-{state.tag}-"
 
 
 def data_key(state: RunState, seq: int, ext: str) -> str:
@@ -32,6 +35,14 @@ def outcomes_prefix(state: RunState) -> str:
 
 def outcomes_key(state: RunState, seq: int) -> str:
     return f"{outcomes_prefix(state)}{seq:06d}.jsonl"
+
+
+def spool_prefix(state: RunState) -> str:
+    return f"_harvest/{state.tag}/discover-"
+
+
+def spool_key(state: RunState, n: int) -> str:
+    return f"{spool_prefix(state)}{n:06d}.jsonl"
 
 
 def summary_key(state: RunState) -> str:

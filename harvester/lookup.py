@@ -4,7 +4,8 @@ Movies by IMDb id, `lookup = "direct"`: `GET /movie/tt...` (undocumented but lon
 request) accepted only when the body's `imdb_id` is the one asked for; on 404 or a mismatch, the
 documented `/find`, then details by TMDB id. `lookup = "find"` skips the direct attempt.
 TV by IMDb id always goes through `/find` (TMDB does not accept `/tv/tt...`), then `/tv/{id}`.
-Titles that carry a TMDB id go straight to details.
+Titles that carry a TMDB id go straight to details; titles that carry their discover summary (with
+`details = false`) cost no request at all.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Lookup:
             return Failed(title, exc.reason)
 
     async def _lookup(self, title: Title) -> Outcome:
+        if title.summary is not None:
+            return Found(title, title.summary)  # discover with details = false: no request
         if title.tmdb_id is not None:
             reply = await self._details(title.media, str(title.tmdb_id))
             return Found(title, reply.body) if reply.status == 200 else Miss(title, "not_found")

@@ -21,8 +21,8 @@ from .pipeline import Pipeline
 from .progress import Progress
 from .ratelimit import RateLimiter
 from .sink import Sink, open_sink
-from .source import CsvSource
-from .state import RunState, StateStore
+from .source import Source, open_source
+from .state import RunState, StateStore, state_key
 from .stats import Stats
 from .tmdb_client import TmdbClient
 
@@ -81,18 +81,22 @@ async def _harvest(
     progress: bool,
 ) -> RunResult:
     stats = Stats()
-    source = CsvSource(settings.source, settings.sink)
+    source = open_source(settings, sink)
     limiter = RateLimiter(settings.tmdb.rate_limit)
     async with TmdbClient(settings.tmdb, credentials, limiter) as client:
         # Preflight: nothing is written until both the credential and the sink are proven.
         await client.check_credential()
         await sink.preflight()
-        store = StateStore(sink)
+        media = media_of(settings.source)
+        store = StateStore(sink, state_key(settings.source.type, media))
         identity = await _identity(settings, source)
-        state = await _open_state(store, sink, identity, fresh)
+        state = await _open_state(store, sink, identity, fresh, settings.sink.partition, _NAMES[media])
         if state.status == "complete":
             log.info("this harvest is already complete (use --fresh to start it over)")
             return RunResult("complete", _summary(settings, sink, source, state, stats, client, "complete"))
+        if not await source.prepare(client, state, store, stop):
+            summary = _summary(settings, sink, source, state, stats, client, "incomplete")
+            return RunResult("incomplete", summary)
         if source.is_local:
             stats.total = max(0, await source.count() - len(state.done))
         pipeline = Pipeline(
@@ -125,7 +129,10 @@ async def _harvest(
         return RunResult(status, summary)
 
 
-async def _identity(settings: Settings, source: CsvSource) -> dict[str, Any]:
+_NAMES = {"movie": "movies", "tv": "series"}
+
+
+async def _identity(settings: Settings, source: Source) -> dict[str, Any]:
     """What decides the content of the harvest; pacing settings are left out on purpose."""
     t, s, k = settings.tmdb, settings.source, settings.sink
     return {
@@ -133,7 +140,7 @@ async def _identity(settings: Settings, source: CsvSource) -> dict[str, Any]:
             "input": await source.identity(),
             "type": s.type,
             "media": media_of(s),
-            "genres": sorted(g.lower() for g in s.genres),
+            "genres": sorted(str(g).lower() for g in s.genres),
             "min_votes": s.min_votes,
             "year_from": s.year_from,
             "year_to": s.year_to,
@@ -144,11 +151,18 @@ async def _identity(settings: Settings, source: CsvSource) -> dict[str, Any]:
             "append": list(t.append),
             "lookup": t.lookup,
         },
-        "sink": {"chunk_size": k.chunk_size, "format": k.format, "compression": k.compression},
+        "sink": {
+            "chunk_size": k.chunk_size,
+            "format": k.format,
+            "compression": k.compression,
+            "partition": k.partition,
+        },
     }
 
 
-async def _open_state(store: StateStore, sink: Sink, identity: dict[str, Any], fresh: bool) -> RunState:
+async def _open_state(
+    store: StateStore, sink: Sink, identity: dict[str, Any], fresh: bool, partition: str, name: str
+) -> RunState:
     state = None if fresh else await store.load()
     if state is not None and state.identity != identity:
         changed = sorted(key for key in identity if state.identity.get(key) != identity[key])
@@ -157,7 +171,7 @@ async def _open_state(store: StateStore, sink: Sink, identity: dict[str, Any], f
             "run with --fresh to start over"
         )
     if state is None:
-        state = RunState.new(identity)
+        state = RunState.new(identity, partition=partition, name=name)
         await store.save(state)  # before any data object, so a crash never leaves untracked objects
         log.info("new harvest %s", state.tag)
         return state
@@ -187,7 +201,7 @@ async def _reconcile(sink: Sink, state: RunState) -> None:
 def _summary(
     settings: Settings,
     sink: Sink,
-    source: CsvSource,
+    source: Source,
     state: RunState,
     stats: Stats,
     client: TmdbClient,
@@ -219,7 +233,7 @@ def _summary(
         "elapsed_s": round(elapsed, 3),
         "achieved_rps": round(client.counters.requests / elapsed, 2) if elapsed > 0 else 0.0,
         "rate_limit": settings.tmdb.rate_limit,
-        "output": f"{sink.url.rstrip('/')}/{state.date}/",
+        "output": f"{sink.url.rstrip('/')}/{state.partition}/",
         "run_totals": dict(state.counts),
     }
 

@@ -25,8 +25,12 @@ import orjson
 from .errors import StateError
 from .sink import Sink
 
-STATE_KEY = "_harvest/state.json"
 STATE_VERSION = 1
+
+
+def state_key(source_type: str, media: str) -> str:
+    """One state per kind of harvest, so one prefix can hold a movies and a series harvest."""
+    return f"_harvest/state-{source_type}-{media}.json"
 
 
 class DoneSet:
@@ -76,14 +80,23 @@ class RunState:
     identity: dict[str, Any]
     created: str  # ISO 8601, UTC
     tag: str  # names this run's objects: creation time + run id
-    date: str  # "YYYY/MM/DD": the partition every data object of this run goes to
+    partition: str  # e.g. "2026/11/23": where every data object of this run goes (its start date)
+    name: str  # first word of data object names: "movies" or "series"
     next_seq: int = 0
     done: DoneSet = field(default_factory=DoneSet)
     counts: dict[str, int] = field(default_factory=dict)
     status: str = "running"  # or "complete"
+    source: dict[str, Any] = field(default_factory=dict)  # what a source needs to resume (discover)
 
     @classmethod
-    def new(cls, identity: Mapping[str, Any], now: datetime | None = None) -> RunState:
+    def new(
+        cls,
+        identity: Mapping[str, Any],
+        *,
+        partition: str = "{yyyy}/{mm}/{dd}",
+        name: str = "movies",
+        now: datetime | None = None,
+    ) -> RunState:
         now = now or datetime.now(UTC)
         run_id = run_id_for(identity)
         return cls(
@@ -91,7 +104,8 @@ class RunState:
             identity=dict(identity),
             created=now.isoformat(timespec="seconds"),
             tag=f"{now:%Y%m%dT%H%M%SZ}-{run_id[:8]}",
-            date=f"{now:%Y/%m/%d}",
+            partition=render_partition(partition, now, name),
+            name=name,
         )
 
     def to_bytes(self) -> bytes:
@@ -102,11 +116,13 @@ class RunState:
                 "identity": self.identity,
                 "created": self.created,
                 "tag": self.tag,
-                "date": self.date,
+                "partition": self.partition,
+                "name": self.name,
                 "next_seq": self.next_seq,
                 "done": {"below": self.done.below, "extra": self.done.extra},
                 "counts": self.counts,
                 "status": self.status,
+                "source": self.source,
             },
             option=orjson.OPT_INDENT_2,
         )
@@ -122,11 +138,13 @@ class RunState:
                 identity=_typed(d["identity"], dict),
                 created=_typed(d["created"], str),
                 tag=_typed(d["tag"], str),
-                date=_typed(d["date"], str),
+                partition=_typed(d["partition"], str),
+                name=_typed(d["name"], str),
                 next_seq=_typed(d["next_seq"], int),
                 done=DoneSet(_typed(d["done"]["below"], int), _int_list(d["done"]["extra"])),
                 counts={str(k): _typed(v, int) for k, v in _typed(d["counts"], dict).items()},
                 status=_typed(d["status"], str),
+                source=_typed(d.get("source", {}), dict),
             )
         except StateError:
             raise
@@ -142,6 +160,11 @@ class RunState:
         return run_id_for(self.identity) != self.run_id
 
 
+def render_partition(template: str, when: datetime, name: str) -> str:
+    """'{media}/{yyyy}/{mm}/{dd}' -> 'movies/2026/11/23'."""
+    return template.format(yyyy=f"{when:%Y}", mm=f"{when:%m}", dd=f"{when:%d}", media=name).strip("/")
+
+
 def _typed(value: Any, kind: type) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(f"expected {kind.__name__}")
@@ -155,16 +178,17 @@ def _int_list(value: Any) -> list[int]:
 class StateStore:
     """Reads and writes the state object in a sink."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, key: str) -> None:
         self._sink = sink
+        self.key = key
 
     @property
     def where(self) -> str:
-        return f"{self._sink.url.rstrip('/')}/{STATE_KEY}"
+        return f"{self._sink.url.rstrip('/')}/{self.key}"
 
     async def load(self) -> RunState | None:
-        raw = await self._sink.get(STATE_KEY)
+        raw = await self._sink.get(self.key)
         return None if raw is None else RunState.from_bytes(raw, self.where)
 
     async def save(self, state: RunState) -> None:
-        await self._sink.put(STATE_KEY, state.to_bytes())
+        await self._sink.put(self.key, state.to_bytes())

@@ -190,7 +190,7 @@ async def test_changed_config_is_refused_unless_fresh(standin: RunningStandin, t
 
 async def test_corrupt_state_is_a_clear_error(standin: RunningStandin, tmp_path: Path) -> None:
     cfg = config(tmp_path, standin)
-    state = tmp_path / "lake" / "_harvest" / "state.json"
+    state = tmp_path / "lake" / "_harvest" / "state-csv-movie.json"
     state.parent.mkdir(parents=True)
     state.write_text('{"version": 1, "run_id": ')
     done = await run_cli("run", str(cfg), env=cli_env(token=TOKEN))

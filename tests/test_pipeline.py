@@ -26,7 +26,7 @@ from harvester.standin import RunningStandin, kind_of, movie_ids, write_movies_c
 from harvester.standin.csvgen import MOVIES_HEADER
 
 CREDS = Credentials(access_token=Secret(TOKEN))
-DATE_KEY = re.compile(r"^\d{4}/\d{2}/\d{2}/tmdb-[0-9TZ]+-[0-9a-f]{8}-\d{6}\.json(l)?(\.gz)?$")
+DATE_KEY = re.compile(r"^\d{4}/\d{2}/\d{2}/movies-[0-9TZ]+-[0-9a-f]{8}-\d{6}\.json(l)?(\.gz)?$")
 
 
 def settings_for(
@@ -72,7 +72,7 @@ async def test_harvest_to_s3_every_movie_exactly_once(
         # a record is TMDB's details body as returned, appended credits included
         assert "credits" in records[0] and "cast" in records[0]["credits"]  # type: ignore[operator]
     assert len(lake.data) == -(-len(expected.found) // 100)
-    assert "_harvest/state.json" in lake.other
+    assert "_harvest/state-csv-movie.json" in lake.other
     assert any(k.endswith("summary.json") for k in lake.other)
     assert await open_uploads(endpoint, bucket) == []
     s = result.summary

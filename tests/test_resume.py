@@ -41,7 +41,7 @@ async def assert_exactly_once(
     assert len(lake.outcomes) == len(expected.misses)  # misses exactly once too
     # no extra objects: every data object is a committed one; a kill never flushes a partial chunk,
     # so after kills all are full but the last (a clean stop does flush one)
-    state = orjson.loads(lake.other["_harvest/state.json"])
+    state = orjson.loads(lake.other["_harvest/state-csv-movie.json"])
     assert state["status"] == "complete"
     assert {seq_of(k) for k in lake.data} <= set(range(state["next_seq"]))
     sizes = sorted((len(r) for r in lake.data.values()), reverse=True)

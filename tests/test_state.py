@@ -41,7 +41,7 @@ def test_state_round_trip() -> None:
     s.counts["harvested"] = 100
     back = RunState.from_bytes(s.to_bytes(), "state")
     assert back.to_bytes() == s.to_bytes()
-    assert back.date == "2026/11/23"
+    assert back.partition == "2026/11/23"
     assert back.tag == f"20261123T091502Z-{s.run_id[:8]}"
 
 
@@ -64,8 +64,15 @@ def test_tampered_state_is_rejected() -> None:
 def test_keys_are_deterministic_and_carry_the_commit_number() -> None:
     s = RunState.new(IDENTITY, now=datetime(2026, 1, 2, tzinfo=UTC))
     key = data_key(s, 17, ".json")
-    assert key.startswith("2026/01/02/tmdb-") and key.endswith("-000017.json")
+    assert key.startswith("2026/01/02/movies-") and key.endswith("-000017.json")
     assert seq_of(key) == 17
     assert seq_of(outcomes_key(s, 3)) == 3
     assert outcomes_key(s, 3).startswith("_harvest/")
     assert seq_of("2026/01/02/other.json") is None
+
+
+def test_partition_template_can_keep_media_apart() -> None:
+    s = RunState.new(
+        IDENTITY, partition="{media}/{yyyy}/{mm}/{dd}", name="series", now=datetime(2026, 3, 4, tzinfo=UTC)
+    )
+    assert data_key(s, 0, ".json").startswith("series/2026/03/04/series-")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from ..config import Settings
+from ..sink import Sink
+from .base import Source
 from .csv_rows import MOVIES, SERIES, Filters, IdSet, Layout, LineSplitter, RowSelector, Stats
 from .csv_source import CsvSource
+from .discover import DiscoverSource
+from .ids_source import IdsSource
 from .reader import BLOCK_SIZE, LocalReader, Reader, S3Reader, open_reader
 
 __all__ = [
@@ -11,14 +16,28 @@ __all__ = [
     "MOVIES",
     "SERIES",
     "CsvSource",
+    "DiscoverSource",
     "Filters",
     "IdSet",
+    "IdsSource",
     "Layout",
     "LineSplitter",
     "LocalReader",
     "Reader",
     "RowSelector",
     "S3Reader",
+    "Source",
     "Stats",
     "open_reader",
+    "open_source",
 ]
+
+
+def open_source(settings: Settings, sink: Sink) -> Source:
+    """The source that `settings.source.type` names."""
+    src = settings.source
+    if src.type == "discover":
+        return DiscoverSource(src, settings.tmdb, sink)
+    if src.type == "ids":
+        return IdsSource(src, settings.sink)
+    return CsvSource(src, settings.sink)

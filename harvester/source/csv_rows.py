@@ -150,7 +150,7 @@ class Filters:
     @classmethod
     def from_settings(cls, s: SourceSettings, layout: Layout) -> Filters:
         return cls(
-            genres=frozenset(g.strip().lower() for g in s.genres if g.strip()),
+            genres=frozenset(str(g).strip().lower() for g in s.genres if str(g).strip()),
             min_votes=s.min_votes,
             year_from=s.year_from,
             year_to=s.year_to,

@@ -42,7 +42,7 @@ class CsvSource:
         s = self.settings
         parts = []
         if self.filters.genres:
-            parts.append("genres " + ",".join(s.genres))
+            parts.append("genres " + ",".join(map(str, s.genres)))
         if s.min_votes:
             parts.append(f"votes >= {s.min_votes}")
         if s.year_from or s.year_to:
@@ -68,6 +68,9 @@ class CsvSource:
                     pos = stats.selected
                     stats.selected = pos + 1  # before the yield: a consumer may stop right there
                     yield Title(pos, media, imdb_id=imdb_id)
+
+    async def prepare(self, client: object, state: object, store: object, stop: object) -> bool:
+        return True  # nothing to do before titles(): the file is the list
 
     async def count(self) -> int:
         """How many titles `titles()` will yield: a full pass of its own (its own counters, no logging)."""
