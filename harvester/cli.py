@@ -1,4 +1,4 @@
-"""Command line: `python -m harvester run config.toml`, `demo`, `standin`.
+"""Command line: `python -m harvester run config.toml`, `check`, `genres`, `demo`, `standin`.
 
 Exit codes (also in README):
   0   done (or already complete)            3   TMDB rejected the credential, or none was given
@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
 
+    check = sub.add_parser("check", help="validate config, credential and sink; count and estimate")
+    check.add_argument("config", help="path to the TOML config")
+
+    genres = sub.add_parser("genres", help="list TMDB's genre ids and names")
+    genres.add_argument("media", nargs="?", choices=["movie", "tv"], default="movie")
+    genres.add_argument("--config", help="take tmdb.base_url from this config (default: TMDB itself)")
+
     demo = sub.add_parser("demo", help="harvest a generated movies.csv from the bundled TMDB stand-in")
     demo.add_argument("--movies", type=int, default=500, help="distinct movies to generate (default 500)")
     demo.add_argument("--out", default="demo-output", help="local directory for the input and the lake")
@@ -113,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run_command(args, credentials)
+        if args.command == "check":
+            return _check_command(args, credentials)
+        if args.command == "genres":
+            return _genres_command(args, credentials)
         if args.command == "demo":
             from .demo import run_demo
 
@@ -135,8 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace, credentials: Credentials) -> int:
     settings = config_mod.load(args.config)
-    if not credentials.present:
-        raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
+    _require(credentials)
 
     async def go(stop: asyncio.Event) -> int:
         from .runner import harvest
@@ -155,6 +165,41 @@ def _run_command(args: argparse.Namespace, credentials: Credentials) -> int:
         print(format_summary(result.summary))
         if result.status != "complete":
             raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
+        return 0
+
+    return _run_async(go)
+
+
+def _require(credentials: Credentials) -> None:
+    if not credentials.present:
+        raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
+
+
+def _check_command(args: argparse.Namespace, credentials: Credentials) -> int:
+    settings = config_mod.load(args.config)
+    _require(credentials)
+
+    async def go(stop: asyncio.Event) -> int:
+        from .check import check
+
+        print(await check(settings, credentials))
+        return 0
+
+    return _run_async(go)
+
+
+def _genres_command(args: argparse.Namespace, credentials: Credentials) -> int:
+    settings = config_mod.load(args.config) if args.config else config_mod.Settings()
+    _require(credentials)
+
+    async def go(stop: asyncio.Event) -> int:
+        from .ratelimit import RateLimiter
+        from .source.discover import genre_list
+        from .tmdb_client import TmdbClient
+
+        async with TmdbClient(settings.tmdb, credentials, RateLimiter(settings.tmdb.rate_limit)) as client:
+            for gid, name in await genre_list(client, args.media):
+                print(f"{gid:>6}  {name}")
         return 0
 
     return _run_async(go)
