@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import orjson
 import pytest
 
 from harvester.standin import RunningStandin, StandinConfig, running_standin
+from harvester.standin.server import CONTENT_TYPE
 
 TOKEN = "test-read-token-3f9a1c7e5b2d4a68"
 API_KEY = "test-api-key-8c41d2e9"
@@ -50,12 +53,28 @@ async def standin() -> AsyncIterator[RunningStandin]:
         yield running
 
 
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session sending the stand-in's valid token."""
+    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as session:
+        yield session
+
+
+async def get(session: aiohttp.ClientSession, url: str, **params: str) -> tuple[int, Any]:
+    """(HTTP status, parsed JSON body) of a GET; every answer must be TMDB's JSON content type."""
+    async with session.get(url, params=params) as r:
+        assert r.headers["Content-Type"] == CONTENT_TYPE
+        return r.status, orjson.loads(await r.read())
+
+
 __all__ = [
     "API_KEY",
     "AUTH_HEADERS",
     "GENEROUS_RATE_LIMIT",
     "TOKEN",
     "ManualClock",
+    "client",
+    "get",
     "standin",
     "standin_config",
 ]

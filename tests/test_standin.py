@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-from fixtures_tmdb import API_KEY, AUTH_HEADERS, TOKEN, ManualClock, standin_config
+from fixtures_tmdb import API_KEY, AUTH_HEADERS, TOKEN, ManualClock, get, standin_config
 
 from harvester.standin import (
     KINDS,
@@ -33,7 +32,6 @@ from harvester.standin import (
     tmdb_id_of,
 )
 from harvester.standin.catalogue import Media
-from harvester.standin.server import CONTENT_TYPE
 
 INVALID_KEY = {
     "success": False,
@@ -57,18 +55,6 @@ def first_of(kind: Kind, start: int = 1, skip: int = 0) -> str:
                 return imdb_id
             skip -= 1
         n += 1
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as session:
-        yield session
-
-
-async def get(session: aiohttp.ClientSession, url: str, **params: str) -> tuple[int, Any]:
-    async with session.get(url, params=params) as r:
-        assert r.headers["Content-Type"] == CONTENT_TYPE
-        return r.status, orjson.loads(await r.read())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +144,7 @@ async def test_suspended_credential_is_401_status_10(
 
 async def test_unknown_paths_and_bad_ids(standin: RunningStandin, client: aiohttp.ClientSession) -> None:
     base = standin.base_url
-    for path in ("/nope", "/movie", "/movie/", "/movie/550/credits", "/genre/person/list"):
+    for path in ("/nope", "/movie", "/movie/", "/movie/550/nothing", "/discover", "/genre/person/list"):
         assert await get(client, base + path) == (404, NOT_FOUND), path
     async with client.get(base.removesuffix("/3") + "/4/movie/550") as r:
         assert r.status == 404
@@ -490,24 +476,26 @@ async def test_error_rate_answers_tmdb_5xx_bodies(
 async def test_stats_endpoint_and_reset(standin: RunningStandin, client: aiohttp.ClientSession) -> None:
     base = standin.base_url
     for path in ("/authentication", "/find/tt0111161?external_source=imdb_id", "/movie/tt0111161",
-                 "/tv/1", "/genre/tv/list", "/nope"):  # fmt: skip
+                 "/tv/1", "/genre/tv/list", "/discover/tv?page=501", "/nope"):  # fmt: skip
         async with client.get(base + path) as r:
             await r.read()
     root = base.removesuffix("/3")
     async with aiohttp.ClientSession() as anonymous:  # no credential needed
         async with anonymous.get(f"{root}/__standin__/stats") as r:
             stats = await r.json(content_type=None)
-        assert stats["requests"] == 6
+        assert stats["requests"] == 7
         assert stats["by_route"] == {
             "authentication": 1,
             "find": 1,
             "movie": 1,
             "tv": 1,
             "genre": 1,
+            "discover": 1,
             "other": 1,
         }
-        assert stats["by_status"] == {"200": 4, "404": 2}
-        assert stats["max_window"] == 6 and stats["rate_limited"] == 0
+        assert stats["by_status"] == {"200": 4, "400": 1, "404": 2}
+        assert stats["max_window"] == 7 and stats["rate_limited"] == 0
+        assert 0 < stats["first_arrival"] <= stats["last_arrival"]
         # the client's keep-alive connection, and this session's own
         assert stats["connections"] == 2 and stats["max_open_connections"] == 2
         assert {"max_in_flight", "in_flight", "open_connections", "faults", "random_errors"} <= set(stats)

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import base64
 import bisect
+import calendar
 import hashlib
+import itertools
+import math
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date as Date
 from functools import cache, lru_cache
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import orjson
 
@@ -144,6 +148,11 @@ def media_of_kind(kind: Kind) -> Media | None:
 def _tmdb_id(media: Media, n: int) -> int:
     a, b = _AFFINE[media]
     return (a * n + b) % _PRIME + 1
+
+
+def tmdb_id_for_number(media: Media, n: int) -> int:
+    """The TMDB id of IMDb number n in this media's id space (whatever its kind)."""
+    return _tmdb_id(media, n)
 
 
 def tmdb_id_of(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> int:
@@ -339,6 +348,124 @@ _KEYWORDS = (
     (155477, "neo-noir"), (3799, "ranch"), (1721, "fight"), (14544, "small town"), (10084, "rescue"),
 )  # fmt: skip
 
+# ---------------------------------------------------------------------------------------------
+# Per-title facts
+#
+# What discover filters and sorts on is drawn per title, not per template (1,024 templates would
+# give only 1,024 distinct dates): the release (first air) date, genres, vote count, popularity and
+# the adult flag. Details, /find results and discover results all splice in these same values.
+
+FIRST_YEAR, LAST_YEAR = 1900, 2025
+# Titles per year grow by a factor e every 25 years: 2025 has ~150x as many as 1900, and the
+# 25 years 2001..2025 hold ~63% of all titles. Within a year, every day is equally likely.
+_YEAR_SCALE = 25.0
+_YEAR_CUMULATIVE: tuple[int, ...] = tuple(
+    itertools.accumulate(
+        round(1000 * math.exp((y - FIRST_YEAR) / _YEAR_SCALE)) for y in range(FIRST_YEAR, LAST_YEAR + 1)
+    )
+)
+# Genre draws, repeated ids likelier (Drama and Comedy dominate TMDB as they do IMDb).
+_GENRE_DRAW: dict[Media, tuple[int, ...]] = {
+    "movie": (*(gid for gid, _ in MOVIE_GENRES), *(18,) * 5, *(35,) * 3, 53, 28, 27, 99, 10749, 80),
+    "tv": (*(gid for gid, _ in TV_GENRES), *(18,) * 4, *(35,) * 3, 99, 10764, 80, 16),
+}
+# (offset of January 1st in _day_strings(), days in the year), per year
+_YEAR_SPANS: tuple[tuple[int, int], ...] = tuple(
+    (Date(y, 1, 1).toordinal() - Date(FIRST_YEAR, 1, 1).toordinal(), 366 if calendar.isleap(y) else 365)
+    for y in range(FIRST_YEAR, LAST_YEAR + 1)
+)
+_GENRE_NAMES: dict[Media, dict[int, str]] = {"movie": dict(MOVIE_GENRES), "tv": dict(TV_GENRES)}
+_GENRE_ORDER: dict[Media, dict[int, int]] = {
+    m: {g: i for i, g in enumerate(n)} for m, n in _GENRE_NAMES.items()
+}
+_ADULT_PERMILLE: dict[Media, int] = {"movie": 15, "tv": 5}
+
+
+class TitleFacts(NamedTuple):
+    """The per-title facts every body of a title agrees on (see `title_facts`)."""
+
+    date: str  # YYYY-MM-DD: release_date (movie) or first_air_date (tv)
+    genre_ids: tuple[int, ...]  # in the order of the media's genre list
+    vote_count: int
+    popularity: float
+    adult: bool
+
+
+def title_facts(media: Media, imdb_id: str) -> TitleFacts:
+    """The date, genres, vote count, popularity and adult flag of a title (pure, one hash).
+
+    The discover universe may move a title's date (StandinConfig.crowded_day): details then take
+    the date as an argument, see `details_body`. Inlined draws: the universe calls this 80,000 times.
+    """
+    v = int.from_bytes(_digest(f"facts:{media}:{imdb_id}", 16), "big")  # 128 bits; ~85 are drawn
+    v, r = divmod(v, _YEAR_CUMULATIVE[-1])
+    first, days = _YEAR_SPANS[bisect.bisect_right(_YEAR_CUMULATIVE, r)]
+    v, r = divmod(v, days)
+    day = _day_strings()[first + r]
+    pool = _GENRE_DRAW[media]
+    size = len(pool)
+    v, extra = divmod(v, 3)
+    v, r = divmod(v, size)
+    picked = {pool[r]}
+    for _ in range(extra):
+        v, r = divmod(v, size)
+        picked.add(pool[r])
+    v, r = divmod(v, 1_000_000)
+    popular = r / 1_000_000
+    v, noise = divmod(v, 40)
+    return TitleFacts(
+        date=day,
+        genre_ids=tuple(sorted(picked, key=_GENRE_ORDER[media].__getitem__)),
+        vote_count=int(20_000 * popular**4) + noise,
+        popularity=round(0.6 + 120 * popular**3, 3),
+        adult=v % 1000 < _ADULT_PERMILLE[media],
+    )
+
+
+@cache
+def _day_strings() -> tuple[str, ...]:
+    """Every date FIRST_YEAR-01-01 .. LAST_YEAR-12-31 as YYYY-MM-DD (about 46,000 strings)."""
+    start = Date(FIRST_YEAR, 1, 1).toordinal()
+    end = Date(LAST_YEAR, 12, 31).toordinal()
+    return tuple(Date.fromordinal(o).isoformat() for o in range(start, end + 1))
+
+
+@lru_cache(maxsize=4096)
+def _genre_bytes(media: Media, genre_ids: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """(the details' "genres" array, the summaries' "genre_ids" array), serialized."""
+    names = _GENRE_NAMES[media]
+    objs = [{"id": gid, "name": names.get(gid, "")} for gid in genre_ids]
+    return orjson.dumps(objs), orjson.dumps(list(genre_ids))
+
+
+def media_numbers(media: Media, start: int = 1) -> Iterator[int]:
+    """The IMDb numbers from `start` up whose natural kind (no overrides) is of this media, in order.
+
+    `media_of_kind(kind_of_number(n)) == media`, computed with a copied hash state: the discover
+    universe scans some 700,000 numbers to find 20,000 TV titles.
+    """
+    base = hashlib.blake2b(digest_size=8, person=_PERSON)
+    from_bytes = int.from_bytes
+    tv = media == "tv"
+    for n in range(max(1, start), _MAX_IMDB):
+        h = base.copy()
+        h.update(b"tt%07d" % n)
+        permille = from_bytes(h.digest(), "big") % 1000
+        # movie: plain, direct_404 and direct_wrong (< 920 or >= 980); tv: 920..949
+        if (920 <= permille < 950) if tv else (permille < 920 or permille >= 980):
+            yield n
+
+
+def template_index(media: Media, imdb_id: str) -> int:
+    """Which template a title uses (its original_language and vote_average come from it)."""
+    return _Draw(_digest(f"{media}:{imdb_id}", 64)[:16]).below(_TEMPLATES[media])
+
+
+def template_language(media: Media, index: int) -> tuple[str, float]:
+    """(original_language, vote_average) of a template."""
+    f = _shapes(media, index).facts
+    return f.origin[2], f.vote_average
+
 
 # ---------------------------------------------------------------------------------------------
 # Templates
@@ -350,7 +477,7 @@ _KEYWORDS = (
 # the sub-resources of a title all come from the same template, so they agree with each other.
 
 _TEMPLATES: dict[Media, int] = {"movie": 1024, "tv": 256}
-_SENTINEL = re.compile(rb'"@@([A-Z_]+)@@"')
+_SENTINEL = re.compile(rb'"@@([A-Z0-9_]+)@@"')
 
 
 def _slot(name: str) -> str:
@@ -465,7 +592,10 @@ def _spoken(f: _Facts) -> list[dict[str, str]]:
 
 
 def _add_years(date: str, years: int) -> str:
-    return f"{int(date[:4]) + years:04d}{date[4:]}"
+    year, rest = int(date[:4]) + years, date[4:]
+    if rest == "-02-29" and not calendar.isleap(year):
+        rest = "-02-28"
+    return f"{year:04d}{rest}"
 
 
 def _movie_details(f: _Facts) -> dict[str, Any]:
@@ -478,11 +608,11 @@ def _movie_details(f: _Facts) -> dict[str, Any]:
             "backdrop_path": _image_path(f"cbackdrop:{f.key}"),
         }
     return {
-        "adult": False,
+        "adult": _slot("ADULT"),
         "backdrop_path": _slot("BACKDROP"),
         "belongs_to_collection": collection,
         "budget": f.budget,
-        "genres": _genre_objs(f.genres),
+        "genres": _slot("GENRES"),
         "homepage": f.homepage,
         "id": _slot("ID"),
         "imdb_id": _slot("IMDB"),
@@ -490,11 +620,11 @@ def _movie_details(f: _Facts) -> dict[str, Any]:
         "original_language": f.origin[2],
         "original_title": _slot("ORIGINAL"),
         "overview": _slot("OVERVIEW"),
-        "popularity": f.popularity,
+        "popularity": _slot("POPULARITY"),
         "poster_path": _slot("POSTER"),
         "production_companies": _companies(f),
         "production_countries": _countries(f),
-        "release_date": f.date,
+        "release_date": _slot("DATE"),
         "revenue": f.revenue,
         "runtime": f.runtime,
         "spoken_languages": _spoken(f),
@@ -503,18 +633,18 @@ def _movie_details(f: _Facts) -> dict[str, Any]:
         "title": _slot("TITLE"),
         "video": False,
         "vote_average": f.vote_average,
-        "vote_count": f.vote_count,
+        "vote_count": _slot("VOTES"),
     }
 
 
 def _tv_details(f: _Facts) -> dict[str, Any]:
     ended = f.seasons > 3 or f.date < "2015"
-    last_air = _add_years(f.date, f.seasons - 1)
+    last_air = _slot("LAST_AIR")  # the first air date (a per-title slot) plus seasons - 1 years
     per_season = max(1, f.episodes // f.seasons)
     creator = f"{_FIRST[f.number % len(_FIRST)]} {_LAST[f.number % len(_LAST)]}"
     network_id, network_name, network_country = f.network
     return {
-        "adult": False,
+        "adult": _slot("ADULT"),
         "backdrop_path": _slot("BACKDROP"),
         "created_by": [
             {
@@ -527,8 +657,8 @@ def _tv_details(f: _Facts) -> dict[str, Any]:
             }
         ],
         "episode_run_time": [f.runtime // 2 or 42],
-        "first_air_date": f.date,
-        "genres": _genre_objs(f.genres),
+        "first_air_date": _slot("DATE"),
+        "genres": _slot("GENRES"),
         "homepage": f.homepage,
         "id": _slot("ID"),
         "in_production": not ended,
@@ -565,13 +695,13 @@ def _tv_details(f: _Facts) -> dict[str, Any]:
         "original_language": f.origin[2],
         "original_name": _slot("ORIGINAL"),
         "overview": _slot("OVERVIEW"),
-        "popularity": f.popularity,
+        "popularity": _slot("POPULARITY"),
         "poster_path": _slot("POSTER"),
         "production_companies": _companies(f),
         "production_countries": _countries(f),
         "seasons": [
             {
-                "air_date": _add_years(f.date, s - 1),
+                "air_date": _slot(f"SEASON_{s}"),
                 "episode_count": per_season,
                 "id": 100_000 + (f.number * 16 + s) % 5_000_000,
                 "name": f"Season {s}",
@@ -587,14 +717,14 @@ def _tv_details(f: _Facts) -> dict[str, Any]:
         "tagline": _slot("TAGLINE"),
         "type": "Scripted",
         "vote_average": f.vote_average,
-        "vote_count": f.vote_count,
+        "vote_count": _slot("VOTES"),
     }
 
 
 def _summary(media: Media, f: _Facts) -> dict[str, Any]:
     """A /find result: the details' summary fields (TMDB's own order)."""
     common: dict[str, Any] = {
-        "adult": False,
+        "adult": _slot("ADULT"),
         "backdrop_path": _slot("BACKDROP"),
         "id": _slot("ID"),
         ("title" if media == "movie" else "name"): _slot("TITLE"),
@@ -603,17 +733,54 @@ def _summary(media: Media, f: _Facts) -> dict[str, Any]:
         "poster_path": _slot("POSTER"),
         "media_type": media,
         "original_language": f.origin[2],
-        "genre_ids": [gid for gid, _ in f.genres],
-        "popularity": f.popularity,
+        "genre_ids": _slot("GENRE_IDS"),
+        "popularity": _slot("POPULARITY"),
     }
     if media == "movie":
-        common.update(release_date=f.date, video=False)
+        common.update(release_date=_slot("DATE"), video=False)
     else:
-        common["first_air_date"] = f.date
-    common.update(vote_average=f.vote_average, vote_count=f.vote_count)
+        common["first_air_date"] = _slot("DATE")
+    common.update(vote_average=f.vote_average, vote_count=_slot("VOTES"))
     if media == "tv":
         common["origin_country"] = [f.origin[0]]
     return common
+
+
+def _discover_summary(media: Media, f: _Facts) -> dict[str, Any]:
+    """A /discover result: TMDB's summary shape for discover listings (its own key order)."""
+    if media == "movie":
+        return {
+            "adult": _slot("ADULT"),
+            "backdrop_path": _slot("BACKDROP"),
+            "genre_ids": _slot("GENRE_IDS"),
+            "id": _slot("ID"),
+            "original_language": f.origin[2],
+            "original_title": _slot("ORIGINAL"),
+            "overview": _slot("OVERVIEW"),
+            "popularity": _slot("POPULARITY"),
+            "poster_path": _slot("POSTER"),
+            "release_date": _slot("DATE"),
+            "title": _slot("TITLE"),
+            "video": False,
+            "vote_average": f.vote_average,
+            "vote_count": _slot("VOTES"),
+        }
+    return {
+        "adult": _slot("ADULT"),
+        "backdrop_path": _slot("BACKDROP"),
+        "genre_ids": _slot("GENRE_IDS"),
+        "id": _slot("ID"),
+        "origin_country": [f.origin[0]],
+        "original_language": f.origin[2],
+        "original_name": _slot("ORIGINAL"),
+        "overview": _slot("OVERVIEW"),
+        "popularity": _slot("POPULARITY"),
+        "poster_path": _slot("POSTER"),
+        "first_air_date": _slot("DATE"),
+        "name": _slot("TITLE"),
+        "vote_average": f.vote_average,
+        "vote_count": _slot("VOTES"),
+    }
 
 
 def _paged_empty(with_id: bool) -> dict[str, Any]:
@@ -728,7 +895,7 @@ def _sub_resources(media: Media, f: _Facts) -> dict[str, Any]:
             "results": [
                 {"iso_3166_1": country, "release_dates": [
                     {"certification": cert if country == "US" else "", "descriptors": [], "iso_639_1": "",
-                     "note": "", "release_date": f"{f.date}T00:00:00.000Z", "type": 3}]}
+                     "note": "", "release_date": _slot("RELEASE_TS"), "type": 3}]}
                 for country in dict.fromkeys((f.origin[0], "US", "BR"))
             ],
         }  # fmt: skip
@@ -745,7 +912,8 @@ def _sub_resources(media: Media, f: _Facts) -> dict[str, Any]:
 class _Shapes:
     facts: _Facts
     details: _Template
-    summary: _Template
+    summary: _Template  # a /find result
+    discover: _Template  # a /discover result
     subs: Mapping[str, _Template]
 
 
@@ -754,7 +922,8 @@ def _shapes(media: Media, k: int) -> _Shapes:
     f = _make_facts(media, k)
     details = _movie_details(f) if media == "movie" else _tv_details(f)
     subs = {name: _compile(obj) for name, obj in _sub_resources(media, f).items()}
-    return _Shapes(f, _compile(details), _compile(_summary(media, f)), subs)
+    summary, discover = _compile(_summary(media, f)), _compile(_discover_summary(media, f))
+    return _Shapes(f, _compile(details), summary, discover, subs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -909,6 +1078,7 @@ class _Subject:
     media: Media
     title: str
     language: str
+    date: str  # the release (first air) date shown
     shapes: _Shapes
     values: dict[str, bytes]
     credits_bytes: int  # how many bytes of cast + crew this title's credits carry
@@ -925,6 +1095,7 @@ class _Subject:
             BR_TITLE=dumps(f"O {title}"),
             LANG=dumps(lang),
             REGION=dumps(region or "US"),
+            RELEASE_TS=dumps(f"{self.date}T00:00:00.000Z"),
         )
 
 
@@ -933,7 +1104,12 @@ def _localise(text: str, language: str) -> str:
     return text if language == DEFAULT_LANGUAGE or not text else f"{text} ({language})"
 
 
-def _subject(media: Media, imdb_id: str, tmdb_id: int, language: str) -> _Subject:
+def _subject(
+    media: Media, imdb_id: str, tmdb_id: int, language: str, facts: TitleFacts | None = None
+) -> _Subject:
+    """The title's template and slot values; `facts` default to `title_facts(media, imdb_id)`."""
+    if facts is None:
+        facts = title_facts(media, imdb_id)
     seed = _digest(f"{media}:{imdb_id}", 64)  # one hash per title: 16 bytes of draws, 2 image paths
     d = _Draw(seed[:16])
     shapes = _shapes(media, d.below(_TEMPLATES[media]))
@@ -965,10 +1141,25 @@ def _subject(media: Media, imdb_id: str, tmdb_id: int, language: str) -> _Subjec
     }
     if f.collection:
         values["COLLECTION"] = dumps(f"{title} Collection")
+    genres, genre_ids = _genre_bytes(media, facts.genre_ids)
+    day = facts.date
+    values.update(
+        ADULT=b"true" if facts.adult else b"false",
+        GENRES=genres,
+        GENRE_IDS=genre_ids,
+        DATE=b'"%s"' % day.encode(),
+        POPULARITY=dumps(facts.popularity),
+        VOTES=b"%d" % facts.vote_count,
+    )
+    if media == "tv":
+        for season in range(1, f.seasons + 1):
+            values[f"SEASON_{season}"] = b'"%s"' % _add_years(day, season - 1).encode()
+        values["LAST_AIR"] = values[f"SEASON_{f.seasons}"]
     return _Subject(
         media=media,
         title=title,
         language=language,
+        date=day,
         shapes=shapes,
         values=values,
         # Body with credits lands in 10.3..54 KB before other appends (TMDB: typically 10 to 60 KB).
@@ -995,18 +1186,28 @@ def _credits_parts(media: Media, s: _Subject, aggregate: bool, out: list[bytes |
 # Public body builders
 
 
+def _facts_on(media: Media, imdb_id: str, date: str | None) -> TitleFacts:
+    facts = title_facts(media, imdb_id)
+    return facts if date is None else facts._replace(date=date)
+
+
 def details_body(
-    media: Media, imdb_id: str, append: Sequence[str] = (), language: str = DEFAULT_LANGUAGE
+    media: Media,
+    imdb_id: str,
+    append: Sequence[str] = (),
+    language: str = DEFAULT_LANGUAGE,
+    date: str | None = None,
 ) -> bytes:
     """The details body of /movie/{id} or /tv/{id} with one key per known appended sub-resource.
 
     `imdb_id` names the title (its TMDB id derives from it); `append` should already be split and
     de-duplicated. Names TMDB does not know for this media are silently ignored, as TMDB does.
+    `date` replaces the title's own date (the discover universe's crowded day).
     """
     n = parse_imdb_id(imdb_id)
     if n is None:
         raise ValueError(f"not a canonical IMDb id: {imdb_id!r}")
-    s = _subject(media, imdb_id, _tmdb_id(media, n), language)
+    s = _subject(media, imdb_id, _tmdb_id(media, n), language, _facts_on(media, imdb_id, date))
     out: list[bytes | memoryview] = []
     s.shapes.details.fill(s.values, out)
     if append:
@@ -1025,20 +1226,51 @@ def details_body(
     return b"".join(out)
 
 
+def sub_resource_body(
+    media: Media, imdb_id: str, name: str, language: str = DEFAULT_LANGUAGE, date: str | None = None
+) -> bytes | None:
+    """The body of /movie/{id}/{name} or /tv/{id}/{name} alone (None: no such sub-resource).
+
+    The same object `details_body(..., append=[name])` embeds under `name`: the course scripts'
+    "details, then credits" makes two requests where append_to_response makes one.
+    """
+    n = parse_imdb_id(imdb_id)
+    if n is None:
+        raise ValueError(f"not a canonical IMDb id: {imdb_id!r}")
+    s = _subject(media, imdb_id, _tmdb_id(media, n), language, _facts_on(media, imdb_id, date))
+    out: list[bytes | memoryview] = []
+    template = s.shapes.subs.get(name)
+    if template is not None:
+        if "LANG" not in s.values:
+            s.add_sub_values()
+        template.fill(s.values, out)
+    elif name == "credits" or (name == "aggregate_credits" and media == "tv"):
+        _credits_parts(media, s, name == "aggregate_credits", out)
+    else:
+        return None
+    return b"".join(out)
+
+
 _FIND_EMPTY = (
     b'{"movie_results":[],"person_results":[],"tv_results":[],"tv_episode_results":[],"tv_season_results":[]}'
 )
 
 
 def find_body(
-    imdb_id: str, language: str = DEFAULT_LANGUAGE, overrides: Mapping[str, Kind] | None = None
+    imdb_id: str,
+    language: str = DEFAULT_LANGUAGE,
+    overrides: Mapping[str, Kind] | None = None,
+    date: str | None = None,
 ) -> bytes:
-    """The body of /find/{imdb_id}?external_source=imdb_id (HTTP 200 even when nothing matches)."""
+    """The body of /find/{imdb_id}?external_source=imdb_id (HTTP 200 even when nothing matches).
+
+    `date` replaces the title's own date, as in `details_body`.
+    """
     media = media_of_kind(kind_of(imdb_id, overrides))
     n = parse_imdb_id(imdb_id)
     if media is None or n is None:
         return _FIND_EMPTY
-    s = _subject(media, imdb_id, _tmdb_id(media, n), language)
+    s = _subject(media, imdb_id, _tmdb_id(media, n), language, _facts_on(media, imdb_id, date))
     out: list[bytes | memoryview] = [b'{"movie_results":[' if media == "movie" else b'{"movie_results":[],']
     if media == "tv":
         out.append(b'"person_results":[],"tv_results":[')
@@ -1048,6 +1280,17 @@ def find_body(
     else:
         out.append(b'],"tv_episode_results":[],"tv_season_results":[]}')
     return b"".join(out)
+
+
+def discover_result(
+    media: Media, imdb_id: str, facts: TitleFacts, language: str, out: list[bytes | memoryview]
+) -> None:
+    """Append one /discover result (a summary object, serialized) for this title to `out`."""
+    n = parse_imdb_id(imdb_id)
+    if n is None:
+        raise ValueError(f"not a canonical IMDb id: {imdb_id!r}")
+    s = _subject(media, imdb_id, _tmdb_id(media, n), language, facts)
+    s.shapes.discover.fill(s.values, out)
 
 
 @cache

@@ -41,14 +41,14 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from . import catalogue
+from . import catalogue, discover
 from .catalogue import DEFAULT_LANGUAGE, MAX_APPENDS, Kind, Media
 
 DEFAULT_TOKEN: Final = "standin-read-access-token"
 DEFAULT_API_KEY: Final = "standin-api-key"
 CONTENT_TYPE: Final = "application/json;charset=utf-8"
 FAULTS: Final = frozenset({"500", "502", "503", "504", "429", "reset", "truncate", "badjson", "timeout"})
-ROUTES: Final = ("authentication", "find", "movie", "tv", "genre", "other")
+ROUTES: Final = ("authentication", "find", "movie", "tv", "genre", "discover", "other")
 EXTERNAL_SOURCES: Final = frozenset(
     {
         "imdb_id",
@@ -71,6 +71,7 @@ ERRORS: Final[Mapping[int, tuple[int, str]]] = {
     9: (503, "Service offline: This service is temporarily offline, try again later."),
     10: (401, "Suspended API key: Access to your account has been suspended, contact TMDB."),
     11: (500, "Internal error: Something went wrong, contact TMDB."),
+    22: (400, "Invalid page: Pages start at 1 and max at 500. They are expected to be an integer."),
     24: (504, "Your request to the backend server timed out. Try again."),
     27: (400, "Too many append to response objects: The maximum number of remote calls is 20."),
     34: (404, "The resource you requested could not be found."),
@@ -115,6 +116,12 @@ class StandinConfig:
     faults: dict[str, list[str]] = field(default_factory=dict)
     # Pins chosen IMDb ids to a kind (e.g. real series ids to "tv"); canonical ids only.
     kind_overrides: dict[str, Kind] = field(default_factory=dict)
+    # Discover universes (see discover.py): how many movies and TV shows the listings hold, and
+    # optionally one day crowded with `crowded_count` of them (more than one query can page through).
+    discover_movies: int = discover.DEFAULT_MOVIES
+    discover_tv: int = discover.DEFAULT_TV
+    crowded_day: str | None = None
+    crowded_count: int = discover.DEFAULT_CROWDED_COUNT
 
     def __post_init__(self) -> None:
         lo, hi = self.latency
@@ -128,6 +135,10 @@ class StandinConfig:
             unknown = set(faults) - FAULTS
             if unknown:
                 raise ValueError(f"unknown fault {sorted(unknown)[0]!r} for {path} (known: {sorted(FAULTS)})")
+        if self.discover_movies < 0 or self.discover_tv < 0 or self.crowded_count < 0:
+            raise ValueError("discover_movies, discover_tv and crowded_count must be >= 0")
+        if self.crowded_day is not None and not discover.is_date(self.crowded_day):
+            raise ValueError(f"crowded_day must be a YYYY-MM-DD date, not {self.crowded_day!r}")
         for imdb_id in self.kind_overrides:
             if catalogue.parse_imdb_id(imdb_id) is None:
                 raise ValueError(f"kind_overrides: {imdb_id!r} is not a canonical IMDb id")
@@ -149,6 +160,8 @@ class StandinStats:
     random_errors: int = 0  # 5xx answers drawn by error_rate
     max_window: int = 0  # most arrivals in any sliding 1.0 s window
     max_window_admitted: int = 0  # the same, counting only requests the limiter let through
+    first_arrival: float = 0.0  # server clock of the first and the last counted request:
+    last_arrival: float = 0.0  # requests / (last - first) is the rate the server saw
     in_flight: int = 0
     max_in_flight: int = 0
     open_connections: int = 0
@@ -213,7 +226,7 @@ def _route_of(path: str) -> str:
     if not path.startswith("/3/"):
         return "other"
     head = path[3:].partition("/")[0]
-    return head if head in ("authentication", "find", "movie", "tv", "genre") else "other"
+    return head if head in ROUTES else "other"
 
 
 class StandinServer:
@@ -256,6 +269,9 @@ class StandinServer:
     def _arrive(self) -> int:
         """Record an arrival; return its window count if the limiter rejects it, else 0."""
         now, cfg, s = self._clock(), self.config, self.stats
+        if not s.first_arrival:
+            s.first_arrival = now
+        s.last_arrival = now
         s.max_window = max(s.max_window, self._arrivals.count(now) + 1)
         self._arrivals.add(now)
         count = self._limit_window.count(now) + 1
@@ -380,7 +396,7 @@ class StandinServer:
         path = request.path
         parts = path[3:].split("/") if path.startswith("/3/") else [""]
         head = parts[0]
-        if head not in ("authentication", "find", "movie", "tv", "genre"):
+        if head not in ROUTES or head == "other":
             return _error(34)
         if request.method not in ("GET", "HEAD"):
             return _error(42)
@@ -391,6 +407,14 @@ class StandinServer:
             return _Answer(200, _AUTH_OK)
         if parts in (["genre", "movie", "list"], ["genre", "tv", "list"]):
             return _Answer(200, catalogue.genre_list_body("movie" if parts[1] == "movie" else "tv"))
+        if parts in (["discover", "movie"], ["discover", "tv"]):
+            page = discover.parse_page(query.get("page"))
+            if page is None:
+                return _error(22)
+            media_d: Media = "movie" if parts[1] == "movie" else "tv"
+            return _Answer(200, discover.page_body(media_d, self.config, query, page, language))
+        if head in ("movie", "tv") and len(parts) == 3 and parts[1] and parts[2]:
+            return self._details("movie" if head == "movie" else "tv", parts[1], query, language, parts[2])
         if len(parts) != 2 or not parts[1]:
             return _error(34)
         if head == "find":
@@ -399,13 +423,18 @@ class StandinServer:
                 return _error(5)
             # Only IMDb ids are modelled: any other source finds nothing (HTTP 200, empty arrays).
             imdb_id = parts[1] if source == "imdb_id" else ""
-            return _Answer(200, catalogue.find_body(imdb_id, language, overrides))
-        if head == "genre":
+            found = catalogue.media_of_kind(catalogue.kind_of(imdb_id, overrides)) if imdb_id else None
+            date = discover.crowded_date(found, self.config, imdb_id) if found else None
+            return _Answer(200, catalogue.find_body(imdb_id, language, overrides, date))
+        if head in ("genre", "discover"):
             return _error(34)
         media: Media = "movie" if head == "movie" else "tv"
         return self._details(media, parts[1], query, language)
 
-    def _details(self, media: Media, title_id: str, query: Mapping[str, str], language: str) -> _Answer:
+    def _details(
+        self, media: Media, title_id: str, query: Mapping[str, str], language: str, sub: str = ""
+    ) -> _Answer:
+        """/movie/{id}, /tv/{id} (with append_to_response), or one sub-resource: /movie/{id}/credits."""
         items = [a.strip() for a in query.get("append_to_response", "").split(",") if a.strip()]
         if len(items) > MAX_APPENDS:
             return _error(27)
@@ -419,8 +448,12 @@ class StandinServer:
             return _error(6)
         if imdb_id is None:
             return _error(34)
+        date = discover.crowded_date(media, self.config, imdb_id)
+        if sub:
+            body = catalogue.sub_resource_body(media, imdb_id, sub, language, date)
+            return _error(34) if body is None else _Answer(200, body)
         append = list(dict.fromkeys(items))
-        return _Answer(200, catalogue.details_body(media, imdb_id, append, language))
+        return _Answer(200, catalogue.details_body(media, imdb_id, append, language, date))
 
 
 class _CountingServer(web.Server):
