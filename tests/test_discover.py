@@ -187,3 +187,24 @@ async def test_stopped_discover_harvest_resumes_from_the_spool(small: RunningSta
     assert small.stats.by_route["discover"] == pages  # the listing was not enumerated again
     got = counted(tmp_path / "lake")
     assert set(got) == set(expected) and max(got.values()) == 1
+
+
+async def test_check_counts_a_discover_query_from_total_results(
+    small: RunningStandin, tmp_path: Path
+) -> None:
+    cfg = write_config(
+        tmp_path / "c.toml",
+        tmdb={"base_url": small.base_url, "rate_limit": 40},
+        source={"type": "discover", "genres": ["Crime"], "date_from": "1990-01-01", "date_to": "2000-12-31"},
+        sink={"url": str(tmp_path / "lake")},
+    )
+    done = await run_cli("check", str(cfg), env=cli_env(token=TOKEN))
+    assert done.code == 0, done.output
+    total = len(
+        discover_ids("movie", small.config, with_genres="80", date_gte="1990-01-01", date_lte="2000-12-31")
+    )
+    pages = math.ceil(total / 20)
+    assert f"TMDB reports {total} matching titles" in done.stdout
+    assert f"requests    about {pages + total} ({pages} discover pages" in done.stdout
+    assert small.stats.by_route["discover"] == 1 and small.stats.by_route["movie"] == 0
+    assert not any(p.is_file() for p in (tmp_path / "lake").rglob("*"))

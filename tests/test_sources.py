@@ -129,6 +129,6 @@ async def test_check_counts_and_estimates_and_writes_nothing(standin: RunningSta
     done = await run_cli("check", str(cfg), env=cli_env(token=TOKEN))
     assert done.code == 0, done.output
     assert f"{written.rows} rows" in done.stdout and "200 selected" in done.stdout
-    assert "requests    about 210" in done.stdout and "at 40 requests/s" in done.stdout
+    assert "requests    about 220" in done.stdout and "at 40 requests/s" in done.stdout
     assert not any(p.is_file() for p in lake.rglob("*"))
     assert standin.stats.by_route["movie"] == 0
