@@ -21,33 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import fake_aws, toml
 from moto.server import ThreadedMotoServer
 
 from harvester import lambda_handler
 from harvester.standin import DEFAULT_TOKEN, StandinConfig, running_standin, write_movies_csv
 
 PREFIX = "Raw/TMDB/JSON"
-
-
-def fake_aws(tmp: Path) -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-
-
-def toml(sections: dict[str, dict[str, Any]]) -> str:
-    def value(v: Any) -> str:
-        return f'"{v}"' if isinstance(v, str) else str(v)
-
-    return "".join(
-        f"[{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
-        for name, values in sections.items()
-    )
 
 
 async def make_bucket(endpoint: str, bucket: str) -> None:

@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["standin"]:
+        # argparse's REMAINDER does not pass options (`standin --port 0`) through a subcommand.
+        from .standin import main_standin
+
+        return main_standin(argv[1:])
     args = build_parser().parse_args(argv)
     credentials = Credentials.from_env()
     setup_logging(args.verbose, credentials.secrets())
@@ -128,10 +134,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             return _run_async(lambda stop: run_demo(args.movies, args.out, args.rate_limit, stop))
-        if args.command == "standin":
-            from .standin import main_standin
-
-            return main_standin(list(args.args))
         raise AssertionError(args.command)
     except HarvesterError as exc:
         print(f"harvester: error: {redact(str(exc), credentials.secrets())}", file=sys.stderr)

@@ -12,11 +12,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from .config import TmdbSettings
 from .items import Failed, Found, Miss, Outcome, Title
 from .tmdb_client import Reply, RequestFailed, TmdbClient
 
 _RESULTS_KEY = {"movie": "movie_results", "tv": "tv_results"}
+
+
+class _DetailsHead(msgspec.Struct):
+    """The one field of a details body the lookup reads. Decoding into it validates the whole body
+    (10-60 KB) while building no Python objects for the rest: about 5x cheaper than parsing it all,
+    and the body itself goes to the chunk verbatim."""
+
+    imdb_id: object = None
+
+
+_decode_details = msgspec.json.Decoder(_DetailsHead).decode
 _OTHER = {"movie": "tv", "tv": "movie"}
 
 
@@ -45,7 +58,7 @@ class Lookup:
         assert imdb_id is not None, "a title has an IMDb id or a TMDB id"
         if title.media == "movie" and self._direct:
             reply = await self._details("movie", imdb_id)
-            if reply.status == 200 and _field(reply.data, "imdb_id") == imdb_id:
+            if reply.status == 200 and reply.data.imdb_id == imdb_id:
                 return Found(title, reply.body)
         found = await self._client.get(f"/find/{imdb_id}", self._find_params)
         if found.status != 200:
@@ -62,7 +75,7 @@ class Lookup:
         return Found(title, reply.body)
 
     async def _details(self, media: str, ident: str) -> Reply:
-        return await self._client.get(f"/{media}/{ident}", self._details_params)
+        return await self._client.get(f"/{media}/{ident}", self._details_params, _decode_details)
 
 
 def _field(data: Any, key: str) -> Any:

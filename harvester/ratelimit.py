@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 WINDOW_S = 1.0
 DEFAULT_MARGIN_S = 0.02
+CATCH_UP_S = 0.005
 
 
 def next_slot(
@@ -39,18 +40,26 @@ def next_slot(
 
 @dataclass
 class RateGovernor:
-    """Multiplicative decrease on 429, slow additive recovery on success (pure state machine)."""
+    """Multiplicative decrease on 429, additive recovery on success (pure state machine).
+
+    Recovery takes a step per second's worth of successes (`recover_every` defaults to the configured
+    rate): after one stray 429 (say, a stall that bunched two requests) the full rate is back within
+    about 5 s, while a server whose real limit is lower keeps pushing the rate down. Measured with
+    bench/run.py: recovering a step per 200 successes instead cost 7% of a 70 s run after one 429.
+    """
 
     configured: float
     current: float = 0.0
     min_fraction: float = 0.25
     decrease: float = 0.9
-    recover_every: int = 200  # successes without a 429 before the rate creeps back up
+    recover_every: int = 0  # successes without a 429 per step back up; 0: the configured rate
     recover_step: float = 0.02  # of the configured rate
     _streak: int = 0
 
     def __post_init__(self) -> None:
         self.current = self.configured
+        if self.recover_every <= 0:
+            self.recover_every = max(1, round(self.configured))
 
     def on_throttled(self) -> None:
         self.current = max(self.configured * self.min_fraction, self.current * self.decrease)
@@ -108,7 +117,10 @@ class RateLimiter:
                 if slot <= now:
                     break
                 await self._sleep(slot - now)
-            self._history.append(self._clock())
+            # Record the planned time when we woke a little late (up to CATCH_UP_S), so wake-up
+            # latency does not add to every gap (26-27 ms instead of 25 at 40/s under load); a longer
+            # stall is not made up for, since that would send a burst.
+            self._history.append(max(slot, now - CATCH_UP_S))
             self.grants += 1
 
     def throttled(self, delay: float) -> None:

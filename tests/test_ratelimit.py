@@ -74,14 +74,19 @@ async def test_throttle_pauses_everyone_and_lowers_the_rate() -> None:
     assert limiter.throttles == 1
 
 
-def test_governor_recovers_slowly_and_never_exceeds_configured() -> None:
+def test_governor_recovers_a_step_per_seconds_worth_of_successes() -> None:
     g = RateGovernor(40.0)
     g.on_throttled()
     g.on_throttled()
     assert g.current == pytest.approx(40 * 0.81)
-    for _ in range(g.recover_every * 100):
+    for _ in range(39):
         g.on_success()
-    assert g.current == 40.0
+    assert g.current == pytest.approx(40 * 0.81)  # not before 40 successes (about a second)
+    g.on_success()
+    assert g.current == pytest.approx(40 * 0.83)
+    for _ in range(40 * 100):
+        g.on_success()
+    assert g.current == 40.0  # and never above the configured rate
     for _ in range(100):
         g.on_throttled()
     assert g.current == pytest.approx(10.0)  # never below a quarter of the configured rate

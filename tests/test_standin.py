@@ -514,9 +514,10 @@ async def test_keep_alive_reuses_one_connection(
 
 
 def test_main_standin_serves_until_sigterm() -> None:
-    code = "import sys; from harvester.standin import main_standin; sys.exit(main_standin(sys.argv[1:]))"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-c", code, "--port", "0", "--token", TOKEN, "--rate-limit", "0"]
+    # the command the README gives, options passed through the CLI's subcommand
+    args = [sys.executable, "-m", "harvester", "standin", "--port", "0", "--token", TOKEN]
+    args += ["--rate-limit", "0"]
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as proc:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()

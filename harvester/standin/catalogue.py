@@ -1062,8 +1062,13 @@ def _pools() -> _Pools:
 
 
 def warm() -> None:
-    """Build the credit pools and every template now (well under a second) instead of lazily."""
+    """Build the credit pools, the date table and every template now (well under a second).
+
+    Lazily, the first body would stall the server's loop for ~60 ms (the date table alone), and the
+    requests that queue meanwhile would be timestamped together: a false 429 for a well-paced client.
+    """
     _pools()
+    _day_strings()
     for media, count in _TEMPLATES.items():
         for k in range(count):
             _shapes(media, k)
