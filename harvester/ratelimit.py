@@ -120,7 +120,8 @@ class RateLimiter:
             # Record the planned time when we woke a little late (up to CATCH_UP_S), so wake-up
             # latency does not add to every gap (26-27 ms instead of 25 at 40/s under load); a longer
             # stall is not made up for, since that would send a burst.
-            self._history.append(max(slot, now - CATCH_UP_S))
+            allowed = self._slot(-math.inf)  # when the constraints let this grant happen
+            self._history.append(allowed if allowed > now - CATCH_UP_S else now)
             self.grants += 1
 
     def throttled(self, delay: float) -> None:

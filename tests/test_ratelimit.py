@@ -96,3 +96,34 @@ def test_next_slot_is_pure_arithmetic() -> None:
     h = deque([0.0, 0.5], maxlen=2)
     assert next_slot(h, 0.6, cap=2, span=1.0, spacing=0.5, floor=0.0) == 1.0
     assert next_slot(h, 2.0, cap=2, span=1.0, spacing=0.5, floor=3.0) == 3.0
+
+
+class LateClock(FakeClock):
+    """Every sleep overshoots: the event loop wakes us `late` seconds after the time asked for."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + self.late)
+
+
+@pytest.mark.parametrize("late", [0.002, 0.05])
+async def test_late_wakeups_neither_slow_the_pace_nor_burst(late: float) -> None:
+    clock = LateClock(late)
+    limiter = RateLimiter(40.0, clock=clock, sleep=clock.sleep)
+    times: list[float] = []
+    for _ in range(200):
+        await limiter.acquire()
+        times.append(clock())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max_in_window(times, 1.0) <= 40
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    if late <= 0.005:
+        # a little lateness is made up for: the pace stays at the window's 40 per 1.02 s
+        assert achieved >= 0.99 * 40 / 1.02
+        assert min(gaps) >= 1 / 40 - late - 1e-9
+    else:
+        # a stall is not made up for by a burst: every gap is at least the spacing
+        assert min(gaps) >= 1 / 40 - 1e-9
