@@ -106,20 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-output", help="local directory for the input and the lake")
     demo.add_argument("--rate-limit", type=float, default=40.0, help="requests per second (default 40)")
 
-    standin = sub.add_parser(
-        "standin", help="serve the bundled TMDB stand-in (for benchmarks)", add_help=False
-    )
-    standin.add_argument("args", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands `standin ...` to the stand-in's own parser.
+    sub.add_parser("standin", help="serve the bundled TMDB stand-in (for benchmarks)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["standin"]:
-        # argparse's REMAINDER does not pass options (`standin --port 0`) through a subcommand.
+    # `standin` has a parser of its own: argparse's REMAINDER does not pass options (`standin --port 0`)
+    # through a subcommand, so hand it everything after its name, wherever the global options put it.
+    command_at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command_at is not None and argv[command_at] == "standin":
         from .standin import main_standin
 
-        return main_standin(argv[1:])
+        return main_standin(argv[command_at + 1 :])
     args = build_parser().parse_args(argv)
     credentials = Credentials.from_env()
     setup_logging(args.verbose, credentials.secrets())

@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from .errors import ConfigError, Interrupted
 from .runner import harvest
+from .sink.base import HARVEST_DIR
 from .standin import DEFAULT_TOKEN, StandinConfig, Written, running_standin, write_movies_csv
 from .stats import format_summary
 
@@ -47,12 +48,12 @@ async def run_demo(movies: int, out: str, rate_limit: float, stop: asyncio.Event
             f"at most {seen.max_window} in any 1 s window"
         )
     files = await asyncio.to_thread(
-        lambda: sorted(p for p in lake.rglob("*.json") if "_harvest" not in p.parts)
+        lambda: sorted(p for p in lake.rglob("*.json") if HARVEST_DIR not in p.parts)
     )
     print(f"\n{len(files)} data files under {lake}")
     for p in files[:3]:
         print(f"  {p.relative_to(root)}")
-    print(f"misses, failures, state and summary: {lake / '_harvest'}")
+    print(f"misses, failures, state and summary: {lake / HARVEST_DIR}")
     if result.status != "complete":
         raise Interrupted("demo stopped before the end")
     return 0

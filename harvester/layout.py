@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from .sink.base import HARVEST_DIR
 from .state import RunState
 
 _SEQ = re.compile(r"-(\d{6,})\.")
@@ -30,7 +31,7 @@ def data_key(state: RunState, seq: int, ext: str) -> str:
 
 
 def outcomes_prefix(state: RunState) -> str:
-    return f"_harvest/{state.tag}/outcomes-"
+    return f"{HARVEST_DIR}/{state.tag}/outcomes-"
 
 
 def outcomes_key(state: RunState, seq: int) -> str:
@@ -38,7 +39,7 @@ def outcomes_key(state: RunState, seq: int) -> str:
 
 
 def spool_prefix(state: RunState) -> str:
-    return f"_harvest/{state.tag}/discover-"
+    return f"{HARVEST_DIR}/{state.tag}/discover-"
 
 
 def spool_key(state: RunState, n: int) -> str:
@@ -46,7 +47,7 @@ def spool_key(state: RunState, n: int) -> str:
 
 
 def summary_key(state: RunState) -> str:
-    return f"_harvest/{state.tag}/summary.json"
+    return f"{HARVEST_DIR}/{state.tag}/summary.json"
 
 
 def seq_of(key: str) -> int | None:

@@ -98,7 +98,11 @@ async def _harvest(
             summary = _summary(settings, sink, source, state, stats, client, "incomplete")
             return RunResult("incomplete", summary)
         if source.is_local:
-            stats.total = max(0, await source.count() - len(state.done))
+            # A full pass over the input: once per harvest, not per resume (the identity pins the input).
+            selected = state.source.get("selected")
+            if not isinstance(selected, int):
+                selected = state.source["selected"] = await source.count()
+            stats.total = max(0, selected - len(state.done))
         pipeline = Pipeline(
             source=source,
             lookup=Lookup(client, settings.tmdb),

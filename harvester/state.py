@@ -24,13 +24,14 @@ import orjson
 
 from .errors import StateError
 from .sink import Sink
+from .sink.base import HARVEST_DIR
 
 STATE_VERSION = 1
 
 
 def state_key(source_type: str, media: str) -> str:
     """One state per kind of harvest, so one prefix can hold a movies and a series harvest."""
-    return f"_harvest/state-{source_type}-{media}.json"
+    return f"{HARVEST_DIR}/state-{source_type}-{media}.json"
 
 
 class DoneSet:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# Where everything but data goes (state, outcomes, spools, summaries, preflight probes): Spark, Glue
+# and Athena skip paths starting with '_', so none of it is read as part of the table.
+HARVEST_DIR = "_harvest"
 MULTIPART_PART_SIZE = 8 * 1024 * 1024  # S3 needs >= 5 MiB for every part but the last
 
 

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import SinkError
+from .base import HARVEST_DIR
 
 TMP_SUFFIX = ".harvest-tmp"  # marks our half-written files: list_keys hides them, abort_uploads removes them
-PROBE_DIR = "_harvest"
 
 
 class LocalSink:
@@ -113,7 +113,7 @@ class LocalSink:
         return sorted(found)
 
     def _probe(self) -> None:
-        probe_dir = self._base / PROBE_DIR
+        probe_dir = self._base / HARVEST_DIR
         probe_dir.mkdir(parents=True, exist_ok=True)
         probe = probe_dir / f".preflight-{secrets.token_hex(8)}"
         probe.write_bytes(b"")

@@ -35,7 +35,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..config import SinkSettings, parse_s3_url
 from ..errors import SinkError
-from .base import MULTIPART_PART_SIZE
+from .base import HARVEST_DIR, MULTIPART_PART_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ PART_RETRY_DELAYS_S: tuple[float, ...] = (1.0, 4.0)
 
 LIST_PAGE_SIZE = 1000  # S3's own maximum; module-level so tests can make pagination happen
 ABORT_TIMEOUT_S = 30.0  # bounds how long a cancelled put keeps the loop busy cleaning up
-PROBE_DIR = "_harvest"  # Spark, Glue and Athena skip '_' paths, so a leftover probe never pollutes data
 
 # CRC32 is what botocore sends by default on a single PUT. A multipart upload must declare it when it is
 # created and list every part's checksum when it completes, or S3 rejects the parts' checksums.
@@ -112,7 +111,7 @@ class S3Sink:
                 if code in ("403", "AccessDenied", "Forbidden"):
                     raise SinkError(f"no access to bucket {self._bucket} (sink {self.url})") from None
                 raise
-        probe = f"{PROBE_DIR}/preflight-{uuid.uuid4().hex}"
+        probe = f"{HARVEST_DIR}/preflight-{uuid.uuid4().hex}"
         with self._boundary("write a probe to", probe):
             await client.put_object(
                 Bucket=self._bucket, Key=self._full_key(probe), Body=b"", ContentType="text/plain"
