@@ -19,7 +19,7 @@ import sys
 import aiohttp
 from yarl import URL
 
-from harvester.standin import DEFAULT_TOKEN, movie_ids, tmdb_id_of
+from tmdb_standin import DEFAULT_TOKEN, movie_ids, tmdb_id_of
 
 
 def cpu_seconds() -> float:
@@ -48,7 +48,7 @@ async def measure(base_url: str, n: int, concurrency: int) -> float:
 
 
 def _is_movie(imdb_id: str) -> bool:
-    from harvester.standin import kind_of
+    from tmdb_standin import kind_of
 
     return kind_of(imdb_id) == "movie"
 

@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
+REPO = Path(__file__).resolve().parent.parent
+PREFIX = "Raw/TMDB/JSON"  # where the harvester writes in every benchmark bucket
+
 
 def fake_aws(tmp: Path) -> None:
     """Credentials for moto only: no real profile, region or instance metadata can leak in."""
@@ -20,14 +25,5 @@ def fake_aws(tmp: Path) -> None:
 
 
 def toml(sections: dict[str, dict[str, Any]]) -> str:
-    """A harvester config file from {section: {key: value}} (strings, numbers and booleans)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return f'"{v}"' if isinstance(v, str) else str(v)
-
-    return "".join(
-        f"[{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in values.items())
-        for name, values in sections.items()
-    )
+    """A harvester config file from {section: {key: value}}."""
+    return tomli_w.dumps(sections)

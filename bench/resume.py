@@ -25,7 +25,7 @@ from common import fake_aws, toml
 from moto.server import ThreadedMotoServer
 
 from harvester import lambda_handler
-from harvester.standin import DEFAULT_TOKEN, StandinConfig, running_standin, write_movies_csv
+from tmdb_standin import DEFAULT_TOKEN, StandinConfig, running_standin, write_movies_csv
 
 PREFIX = "Raw/TMDB/JSON"
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.runner import harvest
-from harvester.standin import (
+from tmdb_standin import (
     DEFAULT_TOKEN,
     RunningStandin,
     StandinConfig,
@@ -33,7 +33,7 @@ from harvester.standin import (
     write_movies_csv,
     write_series_csv,
 )
-from harvester.standin.discover import discover_count
+from tmdb_standin.discover import discover_count
 
 CREDS = Credentials(access_token=Secret(DEFAULT_TOKEN))
 
@@ -103,7 +103,7 @@ def _known(imdb_id: str) -> bool:
 
 def _window_for(standin: RunningStandin, n: int) -> str:
     """The date_from that leaves about n titles up to the universe's end (2025)."""
-    from harvester.standin.discover import discover_universe
+    from tmdb_standin.discover import discover_universe
 
     titles = [t for t in discover_universe("movie", standin.config) if not t.adult]
     return titles[max(0, len(titles) - n)].date

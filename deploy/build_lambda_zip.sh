@@ -74,7 +74,13 @@ for p in $PLATFORMS; do PLATFORM_ARGS+=(--platform "$p"); done
     "${DEPS[@]}"
 
 # The package itself: a plain copy, so the zip never depends on how (or whether) it is installed here.
+# Only the harvester: the TMDB stand-in (tmdb_standin/, a test double) stays out, and the harvester
+# never imports it (its `demo` and `standin` commands say it is not installed).
 cp -R "$ROOT/harvester" "$STAGE/harvester"
+if [[ -e "$STAGE/tmdb_standin" ]]; then
+    echo "error: the TMDB stand-in (tmdb_standin) must not be in the Lambda package" >&2
+    exit 1
+fi
 
 # Bytecode compiled here would be for this interpreter, not 3.12, and scripts are of no use in Lambda.
 find "$STAGE" -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -13,6 +13,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from .config import Credentials, Settings, media_of
+from .progress import format_duration
 from .ratelimit import RateLimiter
 from .sink import open_sink
 from .source import DiscoverSource, open_source
@@ -86,15 +87,6 @@ async def check(settings: Settings, credentials: Credentials) -> str:
             f"            {counts}",
             f"titles      {'' if exact else 'at most '}{titles}",
             f"requests    about {requests} ({how})",
-            f"time        about {_duration(seconds)} at {settings.tmdb.rate_limit:g} requests/s",
+            f"time        about {format_duration(seconds)} at {settings.tmdb.rate_limit:g} requests/s",
         ]
     )
-
-
-def _duration(seconds: float) -> str:
-    minutes = seconds / 60
-    if minutes < 1:
-        return f"{seconds:.0f} s"
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} h"

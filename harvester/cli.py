@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
+import os
 import re
 import signal
 import sys
@@ -20,12 +22,13 @@ from typing import Any
 
 from . import config as config_mod
 from .config import Credentials
-from .errors import CredentialError, HarvesterError, Interrupted
+from .errors import CredentialError, HarvesterError, Interrupted, TmdbUnavailable
 from .stats import format_summary
 
 log = logging.getLogger("harvester")
 
 EXIT_INTERNAL = 1
+STANDIN_COMMANDS = ("demo", "standin")  # run by the stand-in's own program, see _hand_over_to_standin
 
 
 class RedactSecrets(logging.Filter):
@@ -101,25 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     genres.add_argument("media", nargs="?", choices=["movie", "tv"], default="movie")
     genres.add_argument("--config", help="take tmdb.base_url from this config (default: TMDB itself)")
 
-    demo = sub.add_parser("demo", help="harvest a generated movies.csv from the bundled TMDB stand-in")
-    demo.add_argument("--movies", type=int, default=500, help="distinct movies to generate (default 500)")
-    demo.add_argument("--out", default="demo-output", help="local directory for the input and the lake")
-    demo.add_argument("--rate-limit", type=float, default=40.0, help="requests per second (default 40)")
-
-    # Listed for --help only: main() hands `standin ...` to the stand-in's own parser.
-    sub.add_parser("standin", help="serve the bundled TMDB stand-in (for benchmarks)", add_help=False)
+    # Listed for --help only: main() hands these over to the stand-in's own program.
+    sub.add_parser("demo", help="harvest a generated movies.csv from the TMDB stand-in", add_help=False)
+    sub.add_parser("standin", help="serve the TMDB stand-in (for benchmarks)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `standin` has a parser of its own: argparse's REMAINDER does not pass options (`standin --port 0`)
-    # through a subcommand, so hand it everything after its name, wherever the global options put it.
     command_at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if command_at is not None and argv[command_at] == "standin":
-        from .standin import main_standin
-
-        return main_standin(argv[command_at + 1 :])
+    if command_at is not None and argv[command_at] in STANDIN_COMMANDS:
+        return _hand_over_to_standin(argv)
     args = build_parser().parse_args(argv)
     credentials = Credentials.from_env()
     setup_logging(args.verbose, credentials.secrets())
@@ -130,10 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_command(args, credentials)
         if args.command == "genres":
             return _genres_command(args, credentials)
-        if args.command == "demo":
-            from .demo import run_demo
-
-            return _run_async(lambda stop: run_demo(args.movies, args.out, args.rate_limit, stop))
         raise AssertionError(args.command)
     except HarvesterError as exc:
         print(f"harvester: error: {redact(str(exc), credentials.secrets())}", file=sys.stderr)
@@ -144,6 +135,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = redact(f"{exc.__class__.__name__}: {exc}", credentials.secrets())
         print(f"harvester: internal error: {message} (run with -v for details)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _hand_over_to_standin(argv: list[str]) -> int:
+    """Become `python -m tmdb_standin <argv>`: the stand-in and its demo are a test double, which the
+    harvester never imports (the Lambda zip and the container image go without it). The process is
+    replaced, so signals and exit codes are the stand-in program's own."""
+    if importlib.util.find_spec("tmdb_standin") is None:
+        print(
+            "harvester: error: the TMDB stand-in (package tmdb_standin) is not installed here; "
+            "`pip install -e .` in a clone of the repository installs it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "tmdb_standin", *argv])
 
 
 def _run_command(args: argparse.Namespace, credentials: Credentials) -> int:
@@ -165,9 +172,14 @@ def _run_command(args: argparse.Namespace, credentials: Credentials) -> int:
             progress=not args.no_progress,
         )
         print(format_summary(result.summary))
-        if result.status != "complete":
-            raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
-        return 0
+        if result.status == "complete":
+            return 0
+        if not result.stopped:
+            raise TmdbUnavailable(
+                f"{result.summary['pending']} titles still fail after their retries (TMDB unavailable for "
+                "them); they stay pending and the next run tries them first"
+            )
+        raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
 
     return _run_async(go)
 

@@ -3,18 +3,28 @@
 `load(path)` reads a TOML file and returns `Settings` or raises `ConfigError` with one line that
 names the offending key. Nothing downstream re-validates. Secrets never live in the file: they come
 from the environment (`Credentials.from_env`).
+
+The settings are frozen msgspec Structs: types and bounds live in the annotations and are checked by
+`msgspec.convert(..., strict=True)`; what spans several keys is checked after it (`_check_values`).
+Built in code (`Settings(sink=SinkSettings(url=...))`), they are taken as given.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
+import operator
 import os
+import re
+import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import msgspec
+from msgspec import inspect as mi
 
 from .errors import ConfigError
 
@@ -28,28 +38,32 @@ Compression = Literal["none", "gzip"]
 
 MAX_APPENDS = 20  # TMDB answers the 21st append_to_response item with HTTP 400 (status 27)
 
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
-@dataclass(frozen=True)
-class TmdbSettings:
+
+class TmdbSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     base_url: str = "https://api.themoviedb.org/3"
     language: str = "en-US"
-    append: tuple[str, ...] = ("credits",)
+    append: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_APPENDS)] = ("credits",)
     lookup: LookupMode = "direct"
-    rate_limit: float = 40.0
-    concurrency: int = 20
-    timeout_s: float = 10.0
-    max_retries: int = 6
+    rate_limit: Positive = 40.0
+    concurrency: AtLeastOne = 20
+    timeout_s: Positive = 10.0
+    max_retries: NonNegative = 6
+    max_title_attempts: AtLeastOne = 3  # runs a transiently failing title gets before it fails for good
 
 
-@dataclass(frozen=True)
-class SourceSettings:
+class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     type: SourceType = "csv"
-    path: str = "movies.csv"  # csv, series_csv; ids (a file of ids, one a line) when `ids` is empty
+    path: NonEmpty = "movies.csv"  # csv, series_csv; ids (a file of ids, one a line) when `ids` is empty
     media: Media = "movie"
     genres: tuple[str | int, ...] = ()  # csv: IMDb names; discover: TMDB names or ids
-    min_votes: int = 0
-    year_from: int = 0  # csv, series_csv
-    year_to: int = 0
+    min_votes: NonNegative = 0
+    year_from: NonNegative = 0  # csv, series_csv; 0 leaves that end open
+    year_to: NonNegative = 0
     # discover
     genres_mode: GenresMode = "any"
     date_from: str = ""  # YYYY-MM-DD, primary_release_date (movie) / first_air_date (tv); "" = open
@@ -57,28 +71,28 @@ class SourceSettings:
     language: str = ""  # "" = tmdb.language
     include_adult: bool = False
     sort_by: str = "popularity.desc"
-    params: dict[str, Scalar] = field(default_factory=dict)  # any other discover parameter
+    params: dict[str, Scalar] = msgspec.field(default_factory=dict)  # any other discover parameter
     details: bool = True  # false: store the discover results themselves, no request per title
     # ids
     ids: tuple[str, ...] = ()  # IMDb (tt...) or TMDB (numeric) ids
 
 
-@dataclass(frozen=True)
-class SinkSettings:
-    url: str = "output"
+class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    url: NonEmpty = "output"
     endpoint_url: str = ""
     region: str = "us-east-1"
-    chunk_size: int = 100
+    chunk_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
     partition: str = "{yyyy}/{mm}/{dd}"  # placeholders {yyyy} {mm} {dd} {media} ("movies"/"series")
     format: OutputFormat = "json"
     compression: Compression = "none"
+    lease_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0  # a crashed run's lease blocks others this long
+    unsafe_single_writer: bool = False  # the store cannot fence writers; the user promises there is one
 
 
-@dataclass(frozen=True)
-class Settings:
-    tmdb: TmdbSettings = field(default_factory=TmdbSettings)
-    source: SourceSettings = field(default_factory=SourceSettings)
-    sink: SinkSettings = field(default_factory=SinkSettings)
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    tmdb: TmdbSettings = msgspec.field(default_factory=TmdbSettings)
+    source: SourceSettings = msgspec.field(default_factory=SourceSettings)
+    sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
 
 
 class Secret(str):
@@ -130,71 +144,128 @@ def load(path: str | Path) -> Settings:
 
 def from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None) -> Settings:
     """Validate a parsed mapping (a TOML document or a Lambda event's inline settings)."""
-    unknown = set(raw) - {"tmdb", "source", "sink"}
-    if unknown:
-        raise ConfigError(f"unknown section [{sorted(unknown)[0]}] (expected tmdb, source, sink)")
-    sections: dict[str, Any] = {}
-    for name, cls in (("tmdb", TmdbSettings), ("source", SourceSettings), ("sink", SinkSettings)):
-        table = raw.get(name, {})
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"[{name}] must be a table")
-        sections[name] = _build(name, cls, table)
-    settings = Settings(**sections)
+    try:
+        settings = msgspec.convert(raw, Settings, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(str(exc), raw)) from None
     settings = _resolve_paths(settings, base_dir)
     _check_values(settings)
     return settings
 
 
-def _build(section: str, cls: type[Any], table: Mapping[str, Any]) -> Any:
-    hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in table:
-        if key not in known:
-            raise ConfigError(f"unknown key {section}.{key}")
-    values = {key: _coerce(f"{section}.{key}", hints[key], value) for key, value in table.items()}
-    return cls(**values)
+# ---------------------------------------------------------------------------------------------
+# msgspec's errors ("Expected `int` >= 1 - at `$.tmdb.concurrency`") name the place but neither the
+# value nor what would do. The message is rebuilt from the path, the raw value and the field's type.
+
+_STEP = re.compile(r"\.(\w+)|\[(\d+|\.\.\.)\]")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>.*)`")
 
 
-def _coerce(name: str, hint: Any, value: Any) -> Any:
-    origin = get_origin(hint)
-    if origin is Literal:
-        allowed = get_args(hint)
-        if value not in allowed:
-            choices = ", ".join(repr(a) for a in allowed)
-            raise ConfigError(f"{name} must be one of {choices}, not {value!r}")
-        return value
-    if origin is tuple:
-        item = get_args(hint)[0]
-        kinds: tuple[type, ...] = (str,) if item is str else (str, int)
-        if not isinstance(value, list) or not all(
-            isinstance(v, kinds) and not isinstance(v, bool) for v in value
+def _explain(error: str, raw: Any) -> str:
+    what, _, where = error.partition(" - at ")
+    name, hint, value = _walk(where.removeprefix("`key` in ").strip("`").removeprefix("$"), raw)
+    if where.startswith("`key` in "):
+        return f"{name} keys must be strings"
+    unknown = _UNKNOWN.fullmatch(what)
+    if unknown:
+        if not name:
+            sections = ", ".join(Settings.__struct_fields__)
+            return f"unknown section [{unknown['key']}] (expected {sections})"
+        return f"unknown key {name}.{unknown['key']}"
+    info = mi.type_info(hint)
+    if isinstance(info, mi.StructType):
+        return f"[{name}] must be a table" if name else "the settings must be a table"
+    if get_origin(_bare(hint)) is Literal:  # listed as declared (type_info sorts them)
+        choices = ", ".join(repr(v) for v in get_args(_bare(hint)))
+        return f"{name} must be one of {choices}, not {_show(value)}"
+    if "got `" in what:
+        return f"{name} must be {_describe(info)}, not {_show(value)}"
+    return f"{name} {_violated(info, value) or what}"
+
+
+def _walk(path: str, raw: Any) -> tuple[str, Any, Any]:
+    """Follow msgspec's path through the settings types and the raw document together:
+    (dotted name, type hint, raw value) of the place it names."""
+    name: str = ""
+    hint: Any = Settings
+    value: Any = raw
+    for field, index in _STEP.findall(path):
+        hint = _bare(hint)
+        if field:
+            hint = get_type_hints(hint, include_extras=True)[field]
+            value = value.get(field) if isinstance(value, Mapping) else None
+            name = f"{name}.{field}" if name else field
+        elif index == "...":  # a value in a table; msgspec does not say which one
+            hint = get_args(hint)[1]
+            key, value = _first_bad(value, hint)
+            name = f"{name}.{key}"
+        else:
+            hint = get_args(hint)[0]
+            value = value[int(index)] if isinstance(value, list | tuple) else None
+            name = f"{name}[{index}]"
+    return name, hint, value
+
+
+def _bare(hint: Any) -> Any:
+    return get_args(hint)[0] if get_origin(hint) is Annotated else hint
+
+
+def _first_bad(table: Any, hint: Any) -> tuple[str, Any]:
+    for key, value in table.items() if isinstance(table, Mapping) else ():
+        try:
+            msgspec.convert(value, hint, strict=True)
+        except msgspec.ValidationError:
+            return str(key), value
+    return "...", None
+
+
+def _describe(info: mi.Type, plural: bool = False, in_union: bool = False) -> str:
+    if isinstance(info, mi.LiteralType):
+        return "one of " + ", ".join(repr(v) for v in info.values)
+    if isinstance(info, mi.VarTupleType):
+        return ("lists" if plural else "a list") + " of " + _describe(info.item_type, plural=True)
+    if isinstance(info, mi.DictType):
+        return ("tables" if plural else "a table") + " of " + _describe(info.value_type, plural=True)
+    if isinstance(info, mi.UnionType):
+        words = [_describe(t, plural, in_union=True) for t in info.types]
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    if isinstance(info, mi.BoolType) and not plural and not in_union:
+        return "true or false"
+    nouns = {
+        mi.IntType: ("an integer", "integers"),
+        mi.FloatType: ("a number", "numbers"),
+        mi.StrType: ("a string", "strings"),
+        mi.BoolType: ("a boolean", "booleans"),
+    }
+    singular, many = nouns.get(type(info), (str(info), str(info)))
+    return many if plural else singular
+
+
+def _violated(info: mi.Type, value: Any) -> str | None:
+    """The bound of `info` that `value` (of the right type) breaks, as the end of a sentence."""
+    if isinstance(info, mi.IntType | mi.FloatType):
+        for sign, bound, holds in (
+            (">=", info.ge, operator.ge),
+            (">", info.gt, operator.gt),
+            ("<=", info.le, operator.le),
+            ("<", info.lt, operator.lt),
         ):
-            what = "strings or integers" if int in kinds else "strings"
-            raise ConfigError(f"{name} must be a list of {what}")
-        return tuple(value)
-    if origin is dict:
-        if not isinstance(value, Mapping) or not all(
-            isinstance(v, (str, int, float, bool)) for v in value.values()
-        ):
-            raise ConfigError(f"{name} must be a table of strings, numbers or booleans")
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, not {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, not {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, not {value!r}")
-        return value
-    raise AssertionError(f"no coercion for {hint}")  # a settings field with an unsupported type
+            if bound is not None and not holds(value, bound):
+                return f"must be {sign} {bound}, not {_show(value)}"
+    if isinstance(info, mi.StrType | mi.VarTupleType | mi.DictType) and isinstance(value, str | list | dict):
+        what = "characters" if isinstance(value, str) else "items"
+        if info.min_length is not None and len(value) < info.min_length:
+            return "must not be empty" if info.min_length == 1 else f"needs at least {info.min_length} {what}"
+        if info.max_length is not None and len(value) > info.max_length:
+            return f"has {len(value)} {what}; at most {info.max_length} are allowed"
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, date | time):  # TOML reads an unquoted 1990-01-01 as a date
+        return f'the unquoted TOML date {value.isoformat()} (write "{value.isoformat()}")'
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _resolve_paths(s: Settings, base_dir: Path | None) -> Settings:
@@ -202,44 +273,34 @@ def _resolve_paths(s: Settings, base_dir: Path | None) -> Settings:
         return s
     source, sink = s.source, s.sink
     if not is_s3_url(source.path) and not Path(source.path).is_absolute():
-        source = dataclasses.replace(source, path=str(base_dir / source.path))
+        source = msgspec.structs.replace(source, path=str(base_dir / source.path))
     if not is_s3_url(sink.url) and not Path(sink.url).is_absolute():
-        sink = dataclasses.replace(sink, url=str(base_dir / sink.url))
-    return dataclasses.replace(s, source=source, sink=sink)
+        sink = msgspec.structs.replace(sink, url=str(base_dir / sink.url))
+    return msgspec.structs.replace(s, source=source, sink=sink)
 
 
 def _check_values(s: Settings) -> None:
+    """What the field types cannot say: URL schemes, item syntax, ranges spanning two keys."""
     t, src, snk = s.tmdb, s.source, s.sink
     if not t.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"tmdb.base_url must be an http(s) URL, not {t.base_url!r}")
     if not t.language.strip():
         raise ConfigError("tmdb.language must not be empty")
-    if len(t.append) > MAX_APPENDS:
-        raise ConfigError(f"tmdb.append has {len(t.append)} items; TMDB accepts at most {MAX_APPENDS}")
     for item in t.append:
         if not item or "," in item or item != item.strip():
             raise ConfigError(f"tmdb.append item {item!r} is not a sub-resource name")
     if len(set(t.append)) != len(t.append):
         raise ConfigError("tmdb.append lists a sub-resource twice")
-    if not t.rate_limit > 0:
-        raise ConfigError(f"tmdb.rate_limit must be > 0, not {t.rate_limit:g}")
-    if t.concurrency < 1:
-        raise ConfigError(f"tmdb.concurrency must be >= 1, not {t.concurrency}")
-    if not t.timeout_s > 0:
-        raise ConfigError(f"tmdb.timeout_s must be > 0, not {t.timeout_s:g}")
-    if t.max_retries < 0:
-        raise ConfigError(f"tmdb.max_retries must be >= 0, not {t.max_retries}")
-    if not src.path:
-        raise ConfigError("source.path must not be empty")
-    if src.min_votes < 0:
-        raise ConfigError(f"source.min_votes must be >= 0, not {src.min_votes}")
-    if src.year_from < 0 or src.year_to < 0:
-        raise ConfigError("source.year_from and source.year_to must be >= 0 (0 leaves that end open)")
+    for name, number in (
+        ("tmdb.rate_limit", t.rate_limit),
+        ("tmdb.timeout_s", t.timeout_s),
+        ("sink.lease_s", snk.lease_s),
+    ):
+        if math.isinf(number):  # TOML has `inf`: an endless timeout hangs, an endless lease blocks later runs
+            raise ConfigError(f"{name} must be a finite number, not {number}")
     if src.year_from and src.year_to and src.year_from > src.year_to:
         raise ConfigError(f"source.year_from ({src.year_from}) is after source.year_to ({src.year_to})")
     _check_source_kind(src)
-    if not snk.url:
-        raise ConfigError("sink.url must not be empty")
     if is_s3_url(snk.url) and not parse_s3_url(snk.url)[0]:
         raise ConfigError(f"sink.url {snk.url!r} names no bucket")
     if is_s3_url(src.path):
@@ -248,18 +309,40 @@ def _check_values(s: Settings) -> None:
             raise ConfigError(f"source.path {src.path!r} must be s3://bucket/key")
     if snk.endpoint_url and not snk.endpoint_url.startswith(("http://", "https://")):
         raise ConfigError(f"sink.endpoint_url must be an http(s) URL, not {snk.endpoint_url!r}")
-    if snk.chunk_size < 1:
-        raise ConfigError(f"sink.chunk_size must be >= 1, not {snk.chunk_size}")
+    _check_partition(snk.partition)
+
+
+PARTITION_PLACEHOLDERS = ("yyyy", "mm", "dd", "media")
+
+
+def _check_partition(template: str) -> None:
+    """Refuse a template that could put data where readers miss it or outside its folder."""
+    where = f"sink.partition {template!r}"
+    known = " ".join(f"{{{p}}}" for p in PARTITION_PLACEHOLDERS)
+    if not template:
+        raise ConfigError(f"sink.partition must not be empty (e.g. {'{yyyy}/{mm}/{dd}'!r})")
+    if "\\" in template:
+        raise ConfigError(f"{where} has a backslash; folders are separated by '/'")
     try:
-        rendered = snk.partition.format(yyyy="2000", mm="01", dd="01", media="movies")
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(
-            f"sink.partition {snk.partition!r} may use only {{yyyy}} {{mm}} {{dd}} {{media}}"
-        ) from None
-    if ".." in rendered.split("/") or rendered.startswith("_"):
-        raise ConfigError(f"sink.partition {snk.partition!r} must not start with '_' or contain '..'")
-    if snk.chunk_size > 10_000:
-        raise ConfigError(f"sink.chunk_size must be <= 10000, not {snk.chunk_size}")
+        fields = [(n, spec, conv) for _, n, spec, conv in string.Formatter().parse(template) if n is not None]
+    except ValueError:
+        raise ConfigError(f"{where} has an unmatched brace; placeholders are {known}") from None
+    for name, spec, conv in fields:
+        if name not in PARTITION_PLACEHOLDERS or spec or conv:
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            plain = " (no conversion or format spec)" if spec or conv else ""
+            raise ConfigError(f"{where} uses {shown}; the placeholders are {known}{plain}")
+    for segment in template.split("/"):
+        folder = segment.format(yyyy="2000", mm="01", dd="01", media="movies")
+        if not folder:
+            raise ConfigError(f"{where} has an empty folder name (a leading, trailing or double '/')")
+        if folder in (".", ".."):
+            raise ConfigError(f"{where} has a {folder!r} folder; it must name real folders")
+        if folder.startswith(("_", ".")):
+            raise ConfigError(
+                f"{where}: folder {segment!r} starts with {folder[0]!r}, and Spark, Glue and Athena "
+                "skip such folders"
+            )
 
 
 def _check_source_kind(src: SourceSettings) -> None:

@@ -43,10 +43,12 @@ class Miss:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """We could not get an answer (retries exhausted, or TMDB refused the request)."""
+    """We could not get an answer: retries exhausted (`transient`: the title stays pending and a later run
+    tries it again), or TMDB refused the request itself (permanent: recorded as a final failure)."""
 
     title: Title
     reason: str
+    transient: bool = True
 
 
 Outcome = Found | Miss | Failed

@@ -6,7 +6,10 @@ Each invocation harvests until shortly before its deadline, commits, and returns
 
     {"config": "s3://bucket/harvester/config.toml"}          a TOML file in S3
     {"settings": {"tmdb": {...}, "source": {...}, ...}}       or the settings inline
-    optional: "fresh": true (first invocation only), "margin_s": seconds kept for drain + flush
+    optional: "fresh": true, starting the harvest over, with "fresh_id": an id of that request (the
+    Step Functions execution's): invocations that carry the same fresh_id continue the run the first
+    one started, so a failed fresh invocation can be retried as it is and is never lost;
+    "margin_s": seconds kept for drain + flush
 
 Everything (clients, limiter, event loop) is created per invocation: warm starts reuse this module
 but not an event loop, and module-level clients fail there with "Event loop is closed".
@@ -24,7 +27,7 @@ from typing import Any, Protocol
 from . import config as config_mod
 from .cli import RedactSecrets
 from .config import Credentials, Settings, is_s3_url, parse_s3_url
-from .errors import ConfigError, CredentialError, StateError
+from .errors import ConfigError, CredentialError, InputUnavailable, StateError
 from .runner import harvest
 
 log = logging.getLogger("harvester")
@@ -58,6 +61,7 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
         settings,
         credentials,
         fresh=bool(event.get("fresh", False)),
+        fresh_id=_fresh_id(event),
         deadline=deadline,
         grace_s=grace,
         progress=True,  # CloudWatch gets the periodic progress log lines
@@ -68,6 +72,7 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
         "harvested": s["harvested"],
         "misses": sum(s["misses"].values()),
         "failed": s["failed"],
+        "pending": s["pending"],
         "requests": s["requests"],
         "throttled": s["throttled"],
         "objects": s["objects"],
@@ -75,6 +80,15 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
         "run": s["run"],
         "run_totals": s["run_totals"],
     }
+
+
+def _fresh_id(event: dict[str, Any]) -> str | None:
+    value = event.get("fresh_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError('event "fresh_id" must be a non-empty string')
+    return value
 
 
 async def _settings_from_event(event: dict[str, Any]) -> Settings:
@@ -93,17 +107,21 @@ async def _settings_from_event(event: dict[str, Any]) -> Settings:
 
 
 async def _read_s3_text(uri: str, endpoint_url: str | None) -> str:
-    from aiobotocore.session import get_session
-    from botocore.exceptions import BotoCoreError, ClientError
+    """The config object's text. A missing or denied object is a config error; S3 failing for now
+    raises InputUnavailable, so Lambda's retries apply."""
+    from . import aws
 
     bucket, key = parse_s3_url(uri)
     try:
-        async with get_session().create_client("s3", endpoint_url=endpoint_url) as s3:
+        async with aws.s3_client(endpoint_url) as s3:
             obj = await s3.get_object(Bucket=bucket, Key=key)
             async with obj["Body"] as body:
                 data: bytes = await body.read()
-    except (BotoCoreError, ClientError) as exc:
-        raise ConfigError(f"cannot read config {uri}: {exc.__class__.__name__}") from None
+    except aws.ERRORS as exc:
+        reason = aws.describe(exc, aws.endpoint_name(endpoint_url, None))
+        if aws.is_transient(exc):
+            raise InputUnavailable(f"cannot read config {uri}: {reason}") from None
+        raise ConfigError(f"cannot read config {uri}: {reason}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -46,7 +46,7 @@ class Lookup:
         try:
             return await self._lookup(title)
         except RequestFailed as exc:
-            return Failed(title, exc.reason)
+            return Failed(title, exc.reason, exc.transient)
 
     async def _lookup(self, title: Title) -> Outcome:
         if title.summary is not None:

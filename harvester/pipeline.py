@@ -1,8 +1,8 @@
 """The concurrent stages of one invocation, joined by bounded queues:
 
     producer --todo--> N workers --outcomes--> chunker --commits--> committer
-    (source)           (lookup under the       (encodes records    (sink: data object, outcomes
-                        shared rate limiter)    as they arrive)     object, then state)
+    (pending titles,   (lookup under the       (encodes records    (committer.py: data object,
+     then the source)   shared rate limiter)    as they arrive)     outcomes object, then state)
 
 The queue bounds are the backpressure and the memory bound: at most `concurrency` titles in flight,
 a few outcomes waiting, the chunk being built and one finished chunk waiting for upload.
@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Protocol
 
-import orjson
-
-from .chunks import ChunkEncoder, content_type, extension
+from .chunks import ChunkEncoder
+from .committer import Chunk, Committer
 from .config import SinkSettings
 from .errors import TmdbUnavailable
 from .items import Failed, Found, Miss, Outcome, Title
-from .layout import data_key, outcomes_key
-from .sink import Sink
-from .state import RunState, StateStore
+from .state import DoneSet
 from .stats import Stats
 
 log = logging.getLogger(__name__)
@@ -42,14 +38,6 @@ class TitleSource(Protocol):
     def titles(self) -> AsyncGenerator[Title, None]: ...
 
 
-@dataclass
-class _Commit:
-    data: bytes | None
-    records: int
-    positions: list[int]
-    outcomes: list[Miss | Failed] = field(default_factory=list)
-
-
 _END = None
 
 
@@ -58,32 +46,31 @@ class Pipeline:
         self,
         *,
         source: TitleSource,
+        retry: Sequence[Title],
+        done: DoneSet,
         lookup: Callable[[Title], Awaitable[Outcome]],
-        sink: Sink,
+        committer: Committer,
         sink_settings: SinkSettings,
-        store: StateStore,
-        state: RunState,
         stats: Stats,
         concurrency: int,
         stop: asyncio.Event,
         grace_s: float = 5.0,
     ) -> None:
         self._source = source
+        self._retry = retry
+        self._done = done
         self._lookup = lookup
-        self._sink = sink
+        self._committer = committer
         self._fmt = sink_settings.format
         self._compression = sink_settings.compression
-        self._ext = extension(self._fmt, self._compression)
         self._chunk_size = sink_settings.chunk_size
-        self._store = store
-        self._state = state
         self._stats = stats
         self._concurrency = concurrency
         self._stop = stop
         self._grace_s = grace_s
         self._todo: asyncio.Queue[Title | None] = asyncio.Queue(maxsize=concurrency)
         self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue(maxsize=concurrency * 2)
-        self._commits: asyncio.Queue[_Commit | None] = asyncio.Queue(maxsize=1)
+        self._commits: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=1)
         self._exhausted = False
         self._consecutive_failures = 0
 
@@ -117,7 +104,12 @@ class Pipeline:
                 tg.create_task(self._work())
 
     async def _produce(self) -> None:
-        done = self._state.done
+        # Titles whose retries ran out in an earlier run go first: they are the oldest work.
+        for title in self._retry:
+            if self._stop.is_set():
+                break
+            await self._todo.put(title)
+        done = self._done
         async with aclosing(self._source.titles()) as titles:  # closes the file or S3 body on a stop
             async for title in titles:
                 if self._stop.is_set():
@@ -147,7 +139,7 @@ class Pipeline:
         async def flush() -> None:
             nonlocal encoder, positions, outcomes
             data = encoder.finish() if encoder.count else None
-            await self._commits.put(_Commit(data, encoder.count, positions, outcomes))
+            await self._commits.put(Chunk(data, encoder.count, positions, outcomes))
             encoder = ChunkEncoder(self._fmt, self._compression)
             positions, outcomes = [], []
 
@@ -167,12 +159,11 @@ class Pipeline:
         await self._commits.put(_END)
 
     def _note_failure(self, outcome: Miss | Failed) -> None:
+        # Failures are counted when committed: only the committer knows whether one is final.
         if isinstance(outcome, Miss):
             self._stats.misses[outcome.reason] += 1
             self._consecutive_failures = 0
             return
-        self._stats.failed += 1
-        self._stats.failures[outcome.reason.split(" ", 1)[0]] += 1
         self._consecutive_failures += 1
         if self._consecutive_failures >= CONSECUTIVE_FAILURES_LIMIT:
             raise TmdbUnavailable(
@@ -181,44 +172,5 @@ class Pipeline:
             )
 
     async def _commit_loop(self) -> None:
-        state, stats = self._state, self._stats
-        while (commit := await self._commits.get()) is not _END:
-            seq = state.next_seq
-            if commit.data is not None:
-                await self._sink.put(data_key(state, seq, self._ext), commit.data, content_type(self._fmt))
-                stats.objects += 1
-                stats.bytes_written += len(commit.data)
-            if commit.outcomes:
-                await self._sink.put(
-                    outcomes_key(state, seq), _outcome_lines(commit.outcomes), "application/x-ndjson"
-                )
-            # Only now are these titles done: the state is saved after the objects it points to.
-            for pos in commit.positions:
-                state.done.add(pos)
-            state.next_seq = seq + 1
-            counts = state.counts
-            counts["harvested"] = counts.get("harvested", 0) + commit.records
-            counts["objects"] = counts.get("objects", 0) + (commit.data is not None)
-            for o in commit.outcomes:
-                key = "misses" if isinstance(o, Miss) else "failed"
-                counts[key] = counts.get(key, 0) + 1
-            await self._store.save(state)
-            log.debug(
-                "committed %06d: %d records, %d misses/failures", seq, commit.records, len(commit.outcomes)
-            )
-
-
-def _outcome_lines(outcomes: list[Miss | Failed]) -> bytes:
-    return b"".join(
-        orjson.dumps(
-            {
-                "imdb_id": o.title.imdb_id,
-                "tmdb_id": o.title.tmdb_id,
-                "media": o.title.media,
-                "outcome": "miss" if isinstance(o, Miss) else "failed",
-                "reason": o.reason,
-            }
-        )
-        + b"\n"
-        for o in outcomes
-    )
+        while (chunk := await self._commits.get()) is not _END:
+            await self._committer.commit(chunk)

@@ -19,11 +19,13 @@ LOG_INTERVAL_S = 10.0
 BAR_WIDTH = 24
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
+def format_duration(seconds: float) -> str:
+    """'45s', '3m07s', '1h52m': short enough for the bar's ETA, and precise enough for `check`'s estimate."""
+    h, rest = divmod(max(0, round(seconds)), 3600)
     m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+    if h:
+        return f"{h}h{m:02d}m"
+    return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def progress_line(stats: Stats, counters: ClientCounters, rate_limit: float, bar: bool) -> str:
@@ -34,7 +36,7 @@ def progress_line(stats: Stats, counters: ClientCounters, rate_limit: float, bar
     total = stats.total
     if total:
         frac = min(1.0, done / total)
-        eta = _duration((total - done) / per_s) if per_s > 0 and done < total else "-"
+        eta = format_duration((total - done) / per_s) if per_s > 0 and done < total else "-"
         head = f"{done}/{total} {frac:6.1%}"
         if bar:
             filled = round(frac * BAR_WIDTH)

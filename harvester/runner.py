@@ -13,15 +13,18 @@ from typing import Any, Literal
 
 import orjson
 
-from .config import Credentials, Settings, media_of
-from .errors import HarvesterError, StateError
-from .layout import data_prefix, outcomes_prefix, seq_of, summary_key
+from .committer import Committer, reconcile, remove_runs
+from .config import Credentials, Settings, SinkSettings, media_of
+from .errors import HarvesterError, SinkError, StateError
+from .layout import summary_key
+from .lease import Lease, lease_key
 from .lookup import Lookup
 from .pipeline import Pipeline
 from .progress import Progress
 from .ratelimit import RateLimiter
 from .sink import Sink, open_sink
-from .source import Source, open_source
+from .sink.base import Capabilities
+from .source import Prepare, Source, open_source
 from .state import RunState, StateStore, state_key
 from .stats import Stats
 from .tmdb_client import TmdbClient
@@ -35,6 +38,7 @@ Status = Literal["complete", "incomplete"]
 class RunResult:
     status: Status
     summary: dict[str, Any]
+    stopped: bool = False  # a stop or the deadline cut it short (else: incomplete means titles are pending)
 
 
 async def harvest(
@@ -42,6 +46,7 @@ async def harvest(
     credentials: Credentials,
     *,
     fresh: bool = False,
+    fresh_id: str | None = None,
     stop: asyncio.Event | None = None,
     deadline: float | None = None,
     grace_s: float = 5.0,
@@ -52,13 +57,17 @@ async def harvest(
     `deadline` is a time on the running loop's clock at which to stop taking titles; `stop` may be
     set from outside (signals) for the same effect. Either way the result is "incomplete" and the
     next call resumes. Raises HarvesterError subclasses for every expected failure.
+
+    `fresh` starts the harvest over: the new run replaces the old one's objects when it completes.
+    With `fresh_id`, a state that this same fresh request created is resumed instead of started over,
+    so a scheduler may retry a failed fresh invocation as it is (see lambda_handler.py).
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     timer = loop.call_at(deadline, stop.set) if deadline is not None else None
     sink = open_sink(settings.sink)
     try:
-        return await _harvest(settings, credentials, sink, fresh, stop, grace_s, progress)
+        return await _harvest(settings, credentials, sink, fresh, fresh_id, stop, grace_s, progress)
     except BaseExceptionGroup as group:
         # TaskGroups wrap what a stage raised; the user gets the one line of the first known error.
         known = _first_known(group)
@@ -76,64 +85,120 @@ async def _harvest(
     credentials: Credentials,
     sink: Sink,
     fresh: bool,
+    fresh_id: str | None,
+    stop: asyncio.Event,
+    grace_s: float,
+    progress: bool,
+) -> RunResult:
+    limiter = RateLimiter(settings.tmdb.rate_limit)
+    async with TmdbClient(settings.tmdb, credentials, limiter) as client:
+        # Preflight: nothing is written until the credential, the sink and the lease are ours.
+        await client.check_credential()
+        fenced = fencing(await sink.preflight(), settings.sink, sink.url)
+        media = media_of(settings.source)
+        lease = Lease(sink, lease_key(settings.source.type, media), settings.sink.lease_s, fenced=fenced)
+        await lease.acquire()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                keeper = tg.create_task(lease.keep())
+                try:
+                    return await _run(settings, sink, client, limiter, lease, fenced, fresh, fresh_id, stop,
+                                      grace_s, progress)  # fmt: skip
+                finally:
+                    keeper.cancel()
+        finally:
+            await lease.release()
+
+
+def fencing(caps: Capabilities, settings: SinkSettings, url: str) -> bool:
+    """Whether writes can be fenced; refuses a store that cannot, unless the user takes that on."""
+    if caps.conditional_writes:
+        return True
+    if not settings.unsafe_single_writer:
+        raise SinkError(
+            f"{url} does not honour conditional writes (If-None-Match / If-Match), so no lease can keep "
+            "two runs from writing one harvest; set [sink] unsafe_single_writer = true if only one run "
+            "ever writes this prefix"
+        )
+    log.warning("%s has no conditional writes: nothing stops a second run from writing this harvest", url)
+    return False
+
+
+async def _run(
+    settings: Settings,
+    sink: Sink,
+    client: TmdbClient,
+    limiter: RateLimiter,
+    lease: Lease,
+    fenced: bool,
+    fresh: bool,
+    fresh_id: str | None,
     stop: asyncio.Event,
     grace_s: float,
     progress: bool,
 ) -> RunResult:
     stats = Stats()
     source = open_source(settings, sink)
-    limiter = RateLimiter(settings.tmdb.rate_limit)
-    async with TmdbClient(settings.tmdb, credentials, limiter) as client:
-        # Preflight: nothing is written until both the credential and the sink are proven.
-        await client.check_credential()
-        await sink.preflight()
-        media = media_of(settings.source)
-        store = StateStore(sink, state_key(settings.source.type, media))
-        identity = await _identity(settings, source)
-        state = await _open_state(store, sink, identity, fresh, settings.sink.partition, _NAMES[media])
-        if state.status == "complete":
-            log.info("this harvest is already complete (use --fresh to start it over)")
-            return RunResult("complete", _summary(settings, sink, source, state, stats, client, "complete"))
-        if not await source.prepare(client, state, store, stop):
-            summary = _summary(settings, sink, source, state, stats, client, "incomplete")
-            return RunResult("incomplete", summary)
-        if source.is_local:
-            # A full pass over the input: once per harvest, not per resume (the identity pins the input).
-            selected = state.source.get("selected")
-            if not isinstance(selected, int):
-                selected = state.source["selected"] = await source.count()
-            stats.total = max(0, selected - len(state.done))
-        pipeline = Pipeline(
-            source=source,
-            lookup=Lookup(client, settings.tmdb),
-            sink=sink,
-            sink_settings=settings.sink,
-            store=store,
-            state=state,
-            stats=stats,
-            concurrency=settings.tmdb.concurrency,
-            stop=stop,
-            grace_s=grace_s,
-        )
-        reporter = Progress(stats, client.counters, limiter, enabled=progress)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(reporter.run())
-            try:
-                exhausted = await pipeline.run()
-            finally:
-                reporter.finish()
-        # Complete when every position the source enumerated is committed, whatever stopped us.
-        complete = exhausted and len(state.done) >= source.stats.selected
-        if complete:
-            state.status = "complete"
-            await store.save(state)
-        status: Status = "complete" if complete else "incomplete"
-        summary = _summary(settings, sink, source, state, stats, client, status)
-        await sink.put(summary_key(state), orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        return RunResult(status, summary)
+    media = media_of(settings.source)
+    store = StateStore(sink, state_key(settings.source.type, media), fenced=fenced)
+    identity = await _identity(settings, source)
+    state = await _open_state(store, sink, lease, identity, fresh, fresh_id, settings.sink.partition,
+                              _NAMES[media])  # fmt: skip
+    if state.complete:
+        log.info("this harvest is already complete (use --fresh to start it over)")
+        return RunResult("complete", _summary(settings, sink, source, state, stats, client, "complete"))
+    if not await source.prepare(Prepare(client, state, store, lease, stop)):
+        summary = _summary(settings, sink, source, state, stats, client, "incomplete")
+        return RunResult("incomplete", summary, stopped=True)
+    if source.count_is_cheap:
+        # A full pass over the input: once per harvest, not per resume (the identity pins the input).
+        if state.source.selected is None:
+            state.source.selected = await source.count()
+        stats.total = max(0, state.source.selected - len(state.done) + len(state.pending))
+    committer = Committer(
+        sink=sink,
+        store=store,
+        state=state,
+        lease=lease,
+        sink_settings=settings.sink,
+        max_title_attempts=settings.tmdb.max_title_attempts,
+        stats=stats,
+    )
+    pipeline = Pipeline(
+        source=source,
+        retry=[p.title() for p in sorted(state.pending.values(), key=lambda p: p.pos)],
+        done=state.done,
+        lookup=Lookup(client, settings.tmdb),
+        committer=committer,
+        sink_settings=settings.sink,
+        stats=stats,
+        concurrency=settings.tmdb.concurrency,
+        stop=stop,
+        grace_s=grace_s,
+    )
+    reporter = Progress(stats, client.counters, limiter, enabled=progress)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(reporter.run())
+        try:
+            exhausted = await pipeline.run()
+        finally:
+            reporter.finish()
+    # Complete when every position the source enumerated is committed and none is pending.
+    complete = exhausted and len(state.done) >= source.stats.selected and not state.pending
+    lease.check()
+    if complete:
+        await reconcile(sink, state)  # anything a writer that lost its lease left behind
+        state.status = "complete"
+        await store.save(state)
+        await _finish_superseded(sink, store, state)
+    status: Status = "complete" if complete else "incomplete"
+    summary = _summary(settings, sink, source, state, stats, client, status)
+    await sink.put(summary_key(state), orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    return RunResult(status, summary, stopped=not exhausted)
 
 
 _NAMES = {"movie": "movies", "tv": "series"}
+FINAL_FAILURES_LISTED = 100  # the summary names this many; outcomes-*.jsonl has them all
 
 
 async def _identity(settings: Settings, source: Source) -> dict[str, Any]:
@@ -165,41 +230,65 @@ async def _identity(settings: Settings, source: Source) -> dict[str, Any]:
 
 
 async def _open_state(
-    store: StateStore, sink: Sink, identity: dict[str, Any], fresh: bool, partition: str, name: str
+    store: StateStore,
+    sink: Sink,
+    lease: Lease,
+    identity: dict[str, Any],
+    fresh: bool,
+    fresh_id: str | None,
+    partition: str,
+    name: str,
 ) -> RunState:
-    state = None if fresh else await store.load()
-    if state is not None and state.identity != identity:
-        changed = sorted(key for key in identity if state.identity.get(key) != identity[key])
+    raw = await store.load_raw()
+    old: RunState | None = None
+    if raw is not None:
+        try:
+            old = RunState.from_bytes(raw, store.where)
+        except StateError:
+            if not fresh:
+                raise
+            log.warning(
+                "replacing the unreadable state %s; the objects of the run it described stay", store.where
+            )
+    if fresh and old is not None and fresh_id is not None and old.fresh_id == fresh_id:
+        fresh = False  # this fresh request already started the run: a retry resumes it
+    if not fresh and old is not None and old.identity != identity:
+        changed = sorted(key for key in identity if old.identity.get(key) != identity[key])
         raise StateError(
             f"{store.where} belongs to another harvest (changed: {', '.join(changed) or 'identity'}); "
             "run with --fresh to start over"
         )
-    if state is None:
+    if fresh or old is None:
         state = RunState.new(identity, partition=partition, name=name)
+        state.fresh_id = fresh_id
+        if old is not None:
+            # Replaced only once the new run completes: until then readers keep the old one.
+            state.supersedes = [*old.supersedes, old.ref()]
+        state.start_writer(lease.token)
         await store.save(state)  # before any data object, so a crash never leaves untracked objects
         log.info("new harvest %s", state.tag)
         return state
-    if state.status != "complete":
-        await _reconcile(sink, state)
-        log.info(
-            "resuming harvest %s: %d titles done, next commit %d", state.tag, len(state.done), state.next_seq
-        )
-    return state
+    if old.complete:
+        await _finish_superseded(sink, store, old)
+        return old
+    # Saving first fences out the writer before us (its next conditional save is refused); only then
+    # is what it left behind safe to remove.
+    old.start_writer(lease.token)
+    await store.save(old)
+    await reconcile(sink, old)
+    log.info("resuming harvest %s: %d titles done, %d pending, next commit %d",
+             old.tag, len(old.done), len(old.pending), old.next_seq)  # fmt: skip
+    return old
 
 
-async def _reconcile(sink: Sink, state: RunState) -> None:
-    """Remove what a run that died wrote after its last saved commit; its titles get fetched again."""
-    aborted = await sink.abort_uploads(data_prefix(state))
-    stale = [
-        key
-        for prefix in (data_prefix(state), outcomes_prefix(state))
-        for key in await sink.list_keys(prefix)
-        if (seq := seq_of(key)) is not None and seq >= state.next_seq
-    ]
-    for key in stale:
-        await sink.delete(key)
-    if aborted or stale:
-        log.info("resume: removed %d uncommitted objects and %d unfinished uploads", len(stale), aborted)
+async def _finish_superseded(sink: Sink, store: StateStore, state: RunState) -> None:
+    """Remove the runs a completed fresh start replaced (again, if a crash interrupted it)."""
+    if not state.supersedes:
+        return
+    removed = await remove_runs(sink, state.supersedes)
+    log.info("removed %d objects of %d replaced run(s)", removed, len(state.supersedes))
+    state.supersedes = []
+    await store.save(state)
 
 
 def _summary(
@@ -229,6 +318,8 @@ def _summary(
         "misses": dict(stats.misses),
         "failed": stats.failed,
         "failures": dict(stats.failures),
+        "final_failures": stats.final_failures[:FINAL_FAILURES_LISTED],
+        "pending": len(state.pending),
         "requests": client.counters.requests,
         "throttled": client.counters.throttled,
         "retries": client.counters.retries,

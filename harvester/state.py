@@ -1,32 +1,37 @@
-"""The harvest's saved state: which source positions are done, and the next commit number.
+"""The harvest's saved state: which source positions are done, what is pending, the next commit number.
 
 It lives in the sink under `_harvest/` (Spark, Glue and Athena skip `_` paths), so a Lambda or a new
-container finds it where the data is. It is rewritten, atomically, after each commit, and stays small
-whatever the input size: the done positions are kept as a watermark (every position below it is done)
-plus the few done positions above it (titles complete out of order by at most the work in flight).
+container finds it where the data is. It stays small whatever the input size: the done positions are a
+watermark (every position below it is done) plus the few done positions above it (titles complete out
+of order by at most the work in flight), and only titles whose retries ran out are listed by name.
 
-A commit is: the data object of chunk N (deterministic key), then the outcomes object of commit N
-(misses and failures), then this state with N done. Anything the sink holds for commit N or later that
-the state does not record was written by a run that died before saving: it is deleted on resume and
-its titles are fetched again, so every title ends up in exactly one data object.
+The commit order (committer.py) is: the data object of commit N, then its outcomes object, then this
+state with N done. Every save is conditional on the ETag of the save before it, so a writer whose
+lease was taken over cannot save again (see lease.py): the taker's first save changed the ETag.
+Each writer's objects carry its token (`writers` says which token wrote which commits), so anything
+the sink holds that the state does not account for (a commit N or later, or a commit written by
+another token) was left by a writer that died or lost its lease: it is deleted on resume and before
+completion, and its titles are fetched again. Every title ends up in exactly one data object.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import orjson
 
-from .errors import StateError
+from .errors import LeaseLost, PreconditionFailed, StateError
+from .items import Media, Title
 from .sink import Sink
 from .sink.base import HARVEST_DIR
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2 added writers, pending, supersedes, fresh_id; version 1 states still load
 
 
 def state_key(source_type: str, media: str) -> str:
@@ -75,19 +80,88 @@ def run_id_for(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-@dataclass
-class RunState:
+class Pending(msgspec.Struct, frozen=True):
+    """A title whose retries ran out in `attempts` runs: tried again first by the next run."""
+
+    pos: int
+    media: Media
+    imdb_id: str | None
+    tmdb_id: int | None
+    attempts: int
+    reason: str
+
+    def title(self) -> Title:
+        return Title(self.pos, self.media, imdb_id=self.imdb_id, tmdb_id=self.tmdb_id)
+
+
+class RunRef(msgspec.Struct, frozen=True):
+    """A run that a fresh start replaces: its objects are removed when the new run completes."""
+
+    tag: str
+    partition: str
+    name: str
+
+
+class Spool(msgspec.Struct, frozen=True):
+    """A discover listing enumerated into spool objects (layout.py, source/discover.py)."""
+
+    writer: str
+    parts: int
+    titles: int
+    results: int
+    duplicates: int
+    filtered_out: int
+    pages: int
+    probes: int
+    windows: int
+    reported_total: int
+
+
+class SourceProgress(msgspec.Struct):
+    """What a source keeps between invocations."""
+
+    selected: int | None = None  # how many titles the input selects, once counted (progress total)
+    spool: Spool | None = None  # discover: the enumerated listing, once complete
+
+
+class _Done(msgspec.Struct):
+    below: int
+    extra: list[int]
+
+
+def _encode_hook(value: Any) -> Any:
+    if isinstance(value, DoneSet):
+        return {"below": value.below, "extra": value.extra}
+    raise NotImplementedError(type(value))
+
+
+def _decode_hook(kind: type, value: Any) -> Any:
+    if kind is DoneSet:
+        done = msgspec.convert(value, _Done)
+        return DoneSet(done.below, done.extra)
+    raise NotImplementedError(kind)
+
+
+class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The state object; as stored, it is this Struct in JSON (decoding it is the validation)."""
+
+    version: int = STATE_VERSION
     run_id: str
     identity: dict[str, Any]
     created: str  # ISO 8601, UTC
-    tag: str  # names this run's objects: creation time + run id
+    tag: str  # names this run's objects: creation time + a random id, unique per run
     partition: str  # e.g. "2026/11/23": where every data object of this run goes (its start date)
     name: str  # first word of data object names: "movies" or "series"
     next_seq: int = 0
-    done: DoneSet = field(default_factory=DoneSet)
-    counts: dict[str, int] = field(default_factory=dict)
-    status: str = "running"  # or "complete"
-    source: dict[str, Any] = field(default_factory=dict)  # what a source needs to resume (discover)
+    done: DoneSet = msgspec.field(default_factory=DoneSet)
+    counts: dict[str, int] = msgspec.field(default_factory=dict)
+    status: Literal["running", "complete"] = "running"
+    source: SourceProgress = msgspec.field(default_factory=SourceProgress)
+    # (first commit number, writer token), ascending: commits from that number on were written by it.
+    writers: list[tuple[int, str]] = msgspec.field(default_factory=list)
+    pending: dict[int, Pending] = msgspec.field(default_factory=dict)  # by position
+    supersedes: list[RunRef] = msgspec.field(default_factory=list)
+    fresh_id: str | None = None  # the scheduled fresh start that created this run (lambda_handler.py)
 
     @classmethod
     def new(
@@ -99,66 +173,77 @@ class RunState:
         now: datetime | None = None,
     ) -> RunState:
         now = now or datetime.now(UTC)
-        run_id = run_id_for(identity)
         return cls(
-            run_id=run_id,
+            run_id=run_id_for(identity),
             identity=dict(identity),
             created=now.isoformat(timespec="seconds"),
-            tag=f"{now:%Y%m%dT%H%M%SZ}-{run_id[:8]}",
+            # Random, not derived from the identity: a fresh start of the same harvest within the same
+            # second must not reuse the keys of the run it replaces.
+            tag=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
             partition=render_partition(partition, now, name),
             name=name,
         )
 
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    def writer_of(self, seq: int) -> str | None:
+        """The token that wrote commit `seq` ("" for version 1 keys), or None past the last commit."""
+        if seq >= self.next_seq:
+            return None
+        i = bisect.bisect_right(self.writers, seq, key=lambda w: w[0]) - 1
+        return self.writers[i][1] if i >= 0 else None
+
+    def start_writer(self, token: str) -> None:
+        """Commits from next_seq on are `token`'s."""
+        if self.writers and self.writers[-1][0] == self.next_seq:
+            self.writers[-1] = (self.next_seq, token)
+        else:
+            self.writers.append((self.next_seq, token))
+
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "version": STATE_VERSION,
-                "run_id": self.run_id,
-                "identity": self.identity,
-                "created": self.created,
-                "tag": self.tag,
-                "partition": self.partition,
-                "name": self.name,
-                "next_seq": self.next_seq,
-                "done": {"below": self.done.below, "extra": self.done.extra},
-                "counts": self.counts,
-                "status": self.status,
-                "source": self.source,
-            },
-            option=orjson.OPT_INDENT_2,
-        )
+        return msgspec.json.format(_ENCODER.encode(self), indent=2)
 
     @classmethod
     def from_bytes(cls, raw: bytes, where: str) -> RunState:
+        corrupt, advice = f"{where} is corrupt", "move it away or use --fresh"
         try:
-            d = orjson.loads(raw)
-            if d["version"] != STATE_VERSION:
-                raise StateError(f"{where}: state version {d['version']} is not supported")
-            state = cls(
-                run_id=_typed(d["run_id"], str),
-                identity=_typed(d["identity"], dict),
-                created=_typed(d["created"], str),
-                tag=_typed(d["tag"], str),
-                partition=_typed(d["partition"], str),
-                name=_typed(d["name"], str),
-                next_seq=_typed(d["next_seq"], int),
-                done=DoneSet(_typed(d["done"]["below"], int), _int_list(d["done"]["extra"])),
-                counts={str(k): _typed(v, int) for k, v in _typed(d["counts"], dict).items()},
-                status=_typed(d["status"], str),
-                source=_typed(d.get("source", {}), dict),
-            )
-        except StateError:
-            raise
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise StateError(
-                f"{where} is corrupt ({exc.__class__.__name__}); move it away or use --fresh"
-            ) from None
-        if state.status not in ("running", "complete") or state.next_seq < 0 or state.run_id_mismatch():
-            raise StateError(f"{where} is corrupt (inconsistent fields); move it away or use --fresh")
+            head = msgspec.json.decode(raw, type=_Head)
+            version = head.version
+            if version not in (1, STATE_VERSION):
+                raise StateError(f"{where}: state version {version} is not supported")
+            state = _DECODER.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise StateError(f"{corrupt} ({exc}); {advice}") from None
+        except msgspec.DecodeError:
+            raise StateError(f"{corrupt} (not JSON); {advice}") from None
+        if version == 1:
+            if head.source.get("complete"):
+                # A version 1 discover spool has other key names: its positions cannot be trusted here.
+                raise StateError(f"{where} is a discover harvest of an older version; use --fresh")
+            # A version 1 run wrote keys without a token: "" stands for them (layout.py).
+            state.writers = [(0, "")]
+            state.version = STATE_VERSION
+        consistent = state.next_seq >= 0 and state.writers == sorted(state.writers)
+        if not consistent or state.run_id_mismatch():
+            raise StateError(f"{corrupt} (inconsistent fields); {advice}")
         return state
 
     def run_id_mismatch(self) -> bool:
         return run_id_for(self.identity) != self.run_id
+
+    def ref(self) -> RunRef:
+        return RunRef(self.tag, self.partition, self.name)
+
+
+class _Head(msgspec.Struct):
+    version: int
+    source: dict[str, Any] = {}
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_encode_hook)
+_DECODER = msgspec.json.Decoder(RunState, dec_hook=_decode_hook)
 
 
 def render_partition(template: str, when: datetime, name: str) -> str:
@@ -166,30 +251,45 @@ def render_partition(template: str, when: datetime, name: str) -> str:
     return template.format(yyyy=f"{when:%Y}", mm=f"{when:%m}", dd=f"{when:%d}", media=name).strip("/")
 
 
-def _typed(value: Any, kind: type) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError(f"expected {kind.__name__}")
-    return value
-
-
-def _int_list(value: Any) -> list[int]:
-    return [_typed(v, int) for v in _typed(value, list)]
-
-
 class StateStore:
-    """Reads and writes the state object in a sink."""
+    """Reads and writes the state object in a sink, each save conditional on the one before.
 
-    def __init__(self, sink: Sink, key: str) -> None:
+    `fenced=False` (a store without conditional writes, `unsafe_single_writer`) saves unconditionally.
+    """
+
+    def __init__(self, sink: Sink, key: str, *, fenced: bool = True) -> None:
         self._sink = sink
         self.key = key
+        self._fenced = fenced
+        self._etag: str | None = None  # of the state object as we last read or wrote it
 
     @property
     def where(self) -> str:
         return f"{self._sink.url.rstrip('/')}/{self.key}"
 
     async def load(self) -> RunState | None:
-        raw = await self._sink.get(self.key)
+        """The saved state, or None. Raises StateError when it is corrupt (see `load_raw`)."""
+        raw = await self.load_raw()
         return None if raw is None else RunState.from_bytes(raw, self.where)
 
+    async def load_raw(self) -> bytes | None:
+        """The saved state's bytes; remembers its ETag, so the next save replaces exactly this one."""
+        current = await self._sink.get_versioned(self.key)
+        self._etag = None if current is None else current.etag
+        return None if current is None else current.data
+
     async def save(self, state: RunState) -> None:
-        await self._sink.put(self.key, state.to_bytes())
+        """Raises LeaseLost when another writer saved the state since we last read or wrote it."""
+        data = state.to_bytes()
+        try:
+            if not self._fenced:
+                self._etag = await self._sink.put(self.key, data)
+            elif self._etag is None:
+                self._etag = await self._sink.put(self.key, data, if_none_match=True)
+            else:
+                self._etag = await self._sink.put(self.key, data, if_match=self._etag)
+        except PreconditionFailed:
+            raise LeaseLost(
+                f"another run saved {self.where} since this run last did: it took over this harvest; "
+                "stopping without writing"
+            ) from None

@@ -19,6 +19,8 @@ class Stats:
     failures: Counter[str] = field(default_factory=Counter)
     objects: int = 0
     bytes_written: int = 0
+    pending: int = 0  # titles whose retries ran out and that a later run tries again
+    final_failures: list[str] = field(default_factory=list)  # labels of titles that failed for good
 
     @property
     def looked_up(self) -> int:
@@ -41,7 +43,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"titles selected  {src['selected']}  (done by earlier invocations: {summary['skipped_done']})",
         f"harvested        {summary['harvested']}",
         f"misses           {sum(misses.values())}  ({miss_text})",
-        f"failures         {summary['failed']}",
+        f"failures         {summary['failed']}  (final; pending, tried again by the next run: "
+        f"{summary['pending']})",
         f"requests         {summary['requests']}  "
         f"(429s {summary['throttled']}, retries {summary['retries']})",
         f"objects written  {summary['objects']}  ({summary['bytes_written'] / 1e6:.1f} MB)",
@@ -49,6 +52,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"achieved rate    {summary['achieved_rps']:.1f} requests/s (limit {summary['rate_limit']:g})",
         f"output           {summary['output']}",
     ]
+    if summary["final_failures"]:
+        names = ", ".join(summary["final_failures"][:10])
+        more = len(summary["final_failures"]) - 10
+        lines.append(f"failed for good  {names}{f' and {more} more' if more > 0 else ''}")
     if summary["run_totals"]:
         t = summary["run_totals"]
         lines.append(

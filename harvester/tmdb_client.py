@@ -29,7 +29,7 @@ from yarl import URL
 
 from .backoff import backoff_delay, retry_after_seconds
 from .config import Credentials, TmdbSettings
-from .errors import CredentialError, HarvesterError
+from .errors import CredentialError, HarvesterError, TmdbUnavailable
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,16 @@ MAX_THROTTLED = 30  # 429s tolerated for one request before it is recorded as fa
 
 
 class RequestFailed(HarvesterError):
-    """One request could not get a usable answer; the title is recorded as failed with `reason`."""
+    """One request could not get a usable answer; the title is recorded as failed with `reason`.
 
-    def __init__(self, reason: str) -> None:
+    `transient`: the retries ran out (TMDB down, throttled, resets): asking again later may work.
+    Otherwise TMDB refused the request itself (400, 422): asking again cannot help.
+    """
+
+    def __init__(self, reason: str, *, transient: bool) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.transient = transient
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +129,14 @@ class TmdbClient:
             self._session = None
 
     async def check_credential(self) -> None:
-        """Preflight: raise CredentialError unless TMDB accepts our credential."""
-        reply = await self.get("/authentication")
+        """Preflight: raise CredentialError unless TMDB accepts our credential, TmdbUnavailable when
+        TMDB does not answer (nothing has been written yet: a scheduler may simply retry)."""
+        try:
+            reply = await self.get("/authentication")
+        except RequestFailed as exc:
+            if exc.transient:
+                raise TmdbUnavailable(f"TMDB is unavailable ({exc.reason}); nothing was written") from None
+            raise
         if reply.status != 200 or not (isinstance(reply.data, dict) and reply.data.get("success")):
             raise CredentialError(f"TMDB did not accept the credential (HTTP {reply.status})")
 
@@ -169,7 +180,7 @@ class TmdbClient:
                     throttles += 1
                     self.counters.throttled += 1
                     if throttles > MAX_THROTTLED:
-                        raise RequestFailed(f"throttled {throttles} times")
+                        raise RequestFailed(f"throttled {throttles} times", transient=True)
                     delay = retry_after_seconds(retry_after)
                     if delay is None:
                         delay = backoff_delay(min(throttles - 1, 6), self._rng)
@@ -179,10 +190,10 @@ class TmdbClient:
                     reason = f"http_{status}"
                 else:
                     code, message = _error_fields(body)
-                    raise RequestFailed(f"http_{status} status_code {code}: {message}")
+                    raise RequestFailed(f"http_{status} status_code {code}: {message}", transient=False)
             failures += 1
             if failures > self._settings.max_retries:
-                raise RequestFailed(f"{reason} after {failures} attempts")
+                raise RequestFailed(f"{reason} after {failures} attempts", transient=True)
             self.counters.retries += 1
             log.debug("retrying %s after %s (attempt %d)", path, reason, failures)
             await self._sleep(backoff_delay(failures - 1, self._rng))

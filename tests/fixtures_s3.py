@@ -11,6 +11,7 @@ import os
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +19,22 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from moto.server import ThreadedMotoServer
 
-__all__ = ["BUCKET", "moto_server", "open_uploads", "s3_bucket", "s3_client", "s3_objects"]
+from harvester.config import SinkSettings
+from harvester.sink import Sink, open_sink
+
+__all__ = [
+    "BUCKET",
+    "SINK_PREFIX",
+    "moto_server",
+    "open_uploads",
+    "s3_bucket",
+    "s3_client",
+    "s3_objects",
+    "sink",
+]
 
 BUCKET = "harvest-test"
+SINK_PREFIX = "Raw/TMDB/JSON"  # where the `sink` fixture writes in the bucket
 
 # Every AWS setting the botocore credential/config chain could pick up from the developer's machine.
 # Removing them keeps a real ~/.aws profile, SSO session or endpoint override out of the tests.
@@ -72,6 +86,21 @@ def s3_bucket(moto_server: str) -> tuple[str, str]:
     # so it needs no event loop of its own.
     _request("PUT", f"{moto_server}/{BUCKET}")
     return moto_server, BUCKET
+
+
+@pytest.fixture(params=["local", "s3"])
+async def sink(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sink]:
+    """Each sink kind in turn: a local directory, then a prefix in a fresh bucket on moto's server."""
+    if request.param == "s3":
+        endpoint, bucket = request.getfixturevalue("s3_bucket")
+        settings = SinkSettings(url=f"s3://{bucket}/{SINK_PREFIX}", endpoint_url=endpoint)
+    else:
+        settings = SinkSettings(url=str(tmp_path / "out"))
+    s = open_sink(settings)
+    try:
+        yield s
+    finally:
+        await s.aclose()
 
 
 # One session for all helper clients: it caches the parsed service model, which makes each new client

@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 import pytest
 
-from harvester.standin import RunningStandin, StandinConfig, running_standin
-from harvester.standin.server import CONTENT_TYPE
+from tmdb_standin import RunningStandin, StandinConfig, running_standin
+from tmdb_standin.server import CONTENT_TYPE
 
 TOKEN = "test-read-token-3f9a1c7e5b2d4a68"
 API_KEY = "test-api-key-8c41d2e9"

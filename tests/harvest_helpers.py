@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from fixtures_s3 import s3_objects
 
-from harvester.standin import kind_of
+from tmdb_standin import kind_of
 
 PREFIX = "Raw/TMDB/JSON"
 SAMPLE_MOVIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "movies_sample.csv"

@@ -11,7 +11,7 @@ from cli_helpers import cli_env, run_cli, start_cli, wait_for_line, write_config
 from fixtures_tmdb import API_KEY, TOKEN
 from harvest_helpers import PREFIX, distinct_ids, expected_movies, read_local_lake, read_s3_lake
 
-from harvester.standin import RunningStandin, write_movies_csv
+from tmdb_standin import RunningStandin, write_movies_csv
 
 
 def config(tmp_path: Path, standin: RunningStandin, **over: dict[str, object]) -> Path:

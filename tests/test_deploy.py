@@ -2,8 +2,8 @@
 
 All offline and fast: cfn-lint runs in-process with the network blocked (its bundled specs only, never
 --update-specs), the state machine is checked as a graph and run through a small interpreter of the
-ASL subset it uses, and the build script is only syntax-checked and asked for its dependency list
-(building the zip downloads wheels: run deploy/build_lambda_zip.sh by hand).
+ASL subset it uses (tests/asl.py), and the build script is only syntax-checked and asked for its
+dependency list (building the zip downloads wheels: run deploy/build_lambda_zip.sh by hand).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import socket
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asl import FakeFunction, TaskError, run_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -369,188 +370,28 @@ def test_every_loop_passes_the_iteration_guard() -> None:
 def test_invocations_retry_the_transient_lambda_errors_with_backoff() -> None:
     states = _definition()["States"]
     tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
-    assert tasks
-    for name, task in tasks.items():
-        assert task["Resource"] == "arn:aws:states:::lambda:invoke", name
-        assert task["Parameters"]["FunctionName"] == FUNCTION_ARN, name
-        assert task["Parameters"]["Payload"]["config"] == CONFIG_URI, name
-        assert task["TimeoutSeconds"] > 900, name
-        for retrier in task.get("Retry", []):
-            assert retrier["BackoffRate"] >= 2 and 1 <= retrier["MaxAttempts"] <= 10, (name, retrier)
-            assert retrier["IntervalSeconds"] >= 1, (name, retrier)
-    resume = [s for s in tasks.values() if "fresh" not in s["Parameters"]["Payload"]]
-    assert len(resume) == 1
-    retried = {e for r in resume[0]["Retry"] for e in r["ErrorEquals"]}
+    # One invocation task for fresh starts and resumes alike: a fresh start is retried as it is.
+    (task,) = tasks.values()
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Parameters"] == {"FunctionName": FUNCTION_ARN, "Payload.$": "$.payload"}
+    assert task["TimeoutSeconds"] > 900
+    assert "Catch" not in task
+    for retrier in task["Retry"]:
+        assert retrier["BackoffRate"] >= 2 and 1 <= retrier["MaxAttempts"] <= 10, retrier
+        assert retrier["IntervalSeconds"] >= 1, retrier
+    retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
     assert retried >= REQUIRED_LAMBDA_RETRY_ERRORS
     assert "States.ALL" not in retried
+    payloads = [s["Parameters"]["payload"] for s in states.values() if "payload" in s.get("Parameters", {})]
+    assert len(payloads) == 2 and all(p["config"] == CONFIG_URI for p in payloads)
 
 
 # ---------------------------------------------------------------------------------------------
-# The state machine, run: a small interpreter of the JSONPath ASL subset the definition uses.
-# Anything outside that subset raises NotImplementedError, so a change in the definition that the
-# interpreter does not understand fails here instead of being skipped.
+# The state machine, run through tests/asl.py's interpreter against a fake function
 
 
-class TaskError(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-def _get(data: Any, path: str) -> Any:
-    if path == "$":
-        return data
-    if not path.startswith("$."):
-        raise NotImplementedError(path)
-    for part in path[2:].split("."):
-        if not isinstance(data, dict) or part not in data:
-            raise KeyError(path)
-        data = data[part]
-    return data
-
-
-def _has(data: Any, path: str) -> bool:
-    try:
-        _get(data, path)
-    except KeyError:
-        return False
-    return True
-
-
-def _intrinsic(expr: str, data: Any) -> Any:
-    if m := re.fullmatch(r"States\.StringToJson\('([^']*)'\)", expr):
-        return json.loads(m.group(1))
-    if m := re.fullmatch(r"States\.MathAdd\((\$[\w.]*), (-?\d+)\)", expr):
-        return _get(data, m.group(1)) + int(m.group(2))
-    if m := re.fullmatch(r"States\.Format\('([^']*)', (\$[\w.]*)\)", expr):
-        return m.group(1).replace("{}", str(_get(data, m.group(2))), 1)
-    if expr.startswith("$"):
-        return _get(data, expr)
-    raise NotImplementedError(expr)
-
-
-def _render(template: Any, data: Any) -> Any:
-    if isinstance(template, dict):
-        out = {}
-        for key, value in template.items():
-            if key.endswith(".$"):
-                out[key[:-2]] = _intrinsic(value, data)
-            else:
-                out[key] = _render(value, data)
-        return out
-    if isinstance(template, list):
-        return [_render(v, data) for v in template]
-    return template
-
-
-def _with_result(data: Any, result_path: str | None, result: Any) -> Any:
-    if result_path in (None, "$"):
-        return result
-    if not re.fullmatch(r"\$\.\w+", result_path):
-        raise NotImplementedError(result_path)
-    return {**data, result_path[2:]: result}
-
-
-_RULES: dict[str, Callable[[Any, Any, Any], bool]] = {
-    "StringEquals": lambda v, x, _: isinstance(v, str) and v == x,
-    "BooleanEquals": lambda v, x, _: isinstance(v, bool) and v == x,
-    "NumericGreaterThanEquals": lambda v, x, _: v >= x,
-    "NumericGreaterThanEqualsPath": lambda v, x, d: v >= _get(d, x),
-}
-
-
-def _matches(rule: dict[str, Any], data: Any) -> bool:
-    if "And" in rule or "Or" in rule or "Not" in rule:
-        raise NotImplementedError("compound choice rules")
-    variable = rule["Variable"]
-    if "IsPresent" in rule:
-        return _has(data, variable) == rule["IsPresent"]
-    value = _get(data, variable)  # a missing variable is a run-time error, as in Step Functions
-    (op,) = [k for k in rule if k not in ("Variable", "Next", "Comment")]
-    if op not in _RULES:
-        raise NotImplementedError(op)
-    return _RULES[op](value, rule[op], data)
-
-
-def _error_matches(names: list[str], error: str) -> bool:
-    return (
-        "States.ALL" in names
-        or error in names
-        or ("States.TaskFailed" in names and error != "States.Timeout")
-    )
-
-
-def run_machine(
-    definition: dict[str, Any], execution_input: dict[str, Any], invoke: Callable[[dict[str, Any]], Any]
-) -> tuple[str, Any]:
-    """Run to the end. Returns ("Succeed", output) or ("Fail", (error, cause)) or ("Error", name)."""
-    states, name, data = definition["States"], definition["StartAt"], execution_input
-    for _ in range(10_000):
-        state = states[name]
-        kind = state["Type"]
-        if kind == "Choice":
-            name = next((r["Next"] for r in state["Choices"] if _matches(r, data)), state["Default"])
-        elif kind == "Pass":
-            result = _render(state["Parameters"], data) if "Parameters" in state else data
-            data = _with_result(data, state.get("ResultPath"), result)
-            name = state["Next"]
-        elif kind == "Task":
-            params = _render(state["Parameters"], data)
-            attempts = [0] * len(state.get("Retry", []))
-            while True:
-                try:
-                    payload = invoke(params["Payload"])
-                except TaskError as exc:
-                    index = next(
-                        (
-                            i
-                            for i, r in enumerate(state.get("Retry", []))
-                            if _error_matches(r["ErrorEquals"], exc.name)
-                        ),
-                        None,
-                    )
-                    if index is not None and attempts[index] < state["Retry"][index]["MaxAttempts"]:
-                        attempts[index] += 1
-                        continue
-                    catcher = next(
-                        (c for c in state.get("Catch", []) if _error_matches(c["ErrorEquals"], exc.name)),
-                        None,
-                    )
-                    if catcher is None:
-                        return "Error", exc.name
-                    data = _with_result(data, catcher.get("ResultPath"), {"Error": exc.name})
-                    name = catcher["Next"]
-                    break
-                result = _render(state["ResultSelector"], {"Payload": payload})
-                data = _with_result(data, state.get("ResultPath"), result)
-                name = state["Next"]
-                break
-        elif kind == "Succeed":
-            return "Succeed", data
-        elif kind == "Fail":
-            cause = _intrinsic(state["CausePath"], data) if "CausePath" in state else state.get("Cause")
-            return "Fail", (state["Error"], cause)
-        else:
-            raise NotImplementedError(kind)
-    raise AssertionError("the interpreter itself looped")
-
-
-class FakeFunction:
-    """Answers invocations from a script of outcomes (a status string, a dict, or a TaskError)."""
-
-    def __init__(self, *outcomes: Any, then: Any = None) -> None:
-        self.outcomes = list(outcomes)
-        self.then = then
-        self.payloads: list[dict[str, Any]] = []
-
-    def __call__(self, payload: dict[str, Any]) -> Any:
-        self.payloads.append(payload)
-        outcome = self.outcomes.pop(0) if self.outcomes else self.then
-        if isinstance(outcome, TaskError):
-            raise outcome
-        if isinstance(outcome, str):
-            return {"status": outcome, "harvested": 1}
-        return outcome
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:HarvestStateMachine:daily-2026-11-23"
+FRESH = {"config": CONFIG_URI, "fresh": True, "fresh_id": EXECUTION}
 
 
 def test_run_resumes_until_complete() -> None:
@@ -561,30 +402,46 @@ def test_run_resumes_until_complete() -> None:
     assert fn.payloads == [{"config": CONFIG_URI}] * 3
 
 
-@pytest.mark.parametrize("execution_input", [{}, {"fresh": False}, {"other": 1}])
-def test_run_without_fresh_never_passes_fresh(execution_input: dict[str, Any]) -> None:
-    fn = FakeFunction("incomplete", "complete")
-    assert run_machine(_definition(), execution_input, fn)[0] == "Succeed"
-    assert all("fresh" not in p for p in fn.payloads)
+@pytest.mark.parametrize("execution_input", [{}, {"fresh": False}, {"other": 1}, {"fresh_id": "x"}])
+def test_a_run_without_fresh_never_sends_fresh_or_fresh_id(execution_input: dict[str, Any]) -> None:
+    fn = FakeFunction("incomplete", TaskError("Lambda.ServiceException"), "complete")
+    assert run_machine(_definition(), execution_input, fn, execution_id=EXECUTION)[0] == "Succeed"
+    assert fn.payloads == [{"config": CONFIG_URI}] * 3
 
 
-def test_fresh_goes_to_the_first_invocation_only() -> None:
+def test_every_invocation_of_a_fresh_run_carries_fresh_and_the_executions_id() -> None:
     fn = FakeFunction("incomplete", "incomplete", "complete")
-    assert run_machine(_definition(), {"fresh": True}, fn)[0] == "Succeed"
-    assert fn.payloads == [{"config": CONFIG_URI, "fresh": True}] + [{"config": CONFIG_URI}] * 2
+    assert run_machine(_definition(), {"fresh": True}, fn, execution_id=EXECUTION)[0] == "Succeed"
+    assert fn.payloads == [FRESH] * 3
+    # Another execution is another fresh start: the function must not take it for a resume of this one.
+    other = FakeFunction("complete")
+    run_machine(_definition(), {"fresh": True}, other, execution_id=EXECUTION + "-next")
+    assert other.payloads == [{**FRESH, "fresh_id": EXECUTION + "-next"}]
 
 
-def test_a_failed_fresh_invocation_is_resumed_not_started_over_again() -> None:
-    fn = FakeFunction(TaskError("Sandbox.Timedout"), "complete")
-    assert run_machine(_definition(), {"fresh": True}, fn)[0] == "Succeed"
-    assert fn.payloads == [{"config": CONFIG_URI, "fresh": True}, {"config": CONFIG_URI}]
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Lambda.ServiceException",
+        "Lambda.TooManyRequestsException",
+        "Sandbox.Timedout",  # States.TaskFailed: e.g. TMDB 5xx or S3 SlowDown outlived the in-process retries
+        "States.Timeout",
+    ],
+)
+def test_a_failed_fresh_invocation_is_retried_as_fresh_never_as_a_plain_resume(error: str) -> None:
+    fn = FakeFunction(TaskError(error), TaskError(error), "incomplete", TaskError(error), "complete")
+    assert run_machine(_definition(), {"fresh": True}, fn, execution_id=EXECUTION)[0] == "Succeed"
+    assert fn.payloads == [FRESH] * 5
 
 
-def test_a_throttled_fresh_start_fails_without_running() -> None:
+def test_a_fresh_invocation_that_keeps_failing_ends_the_execution_without_resuming() -> None:
+    # Red, not a green execution over yesterday's complete state: the day's start is not lost silently.
     fn = FakeFunction(then=TaskError("Lambda.TooManyRequestsException"))
-    outcome, (error, _) = run_machine(_definition(), {"fresh": True}, fn)
-    assert (outcome, error) == ("Fail", "FreshNotStarted")
-    assert all(p.get("fresh") for p in fn.payloads) and len(fn.payloads) > 1  # retried, never resumed
+    assert run_machine(_definition(), {"fresh": True}, fn, execution_id=EXECUTION) == (
+        "Error",
+        "Lambda.TooManyRequestsException",
+    )
+    assert len(fn.payloads) > 1 and all(p == FRESH for p in fn.payloads)
 
 
 def test_status_failed_ends_in_fail_with_the_functions_message() -> None:

@@ -16,8 +16,8 @@ from harvest_helpers import read_local_lake
 
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.runner import harvest
-from harvester.standin import RunningStandin, running_standin
-from harvester.standin.discover import discover_ids, discover_universe
+from tmdb_standin import RunningStandin, running_standin
+from tmdb_standin.discover import discover_ids, discover_universe
 
 CREDS = Credentials(access_token=Secret(TOKEN))
 ROMANCE, DRAMA = 10749, 18
@@ -168,7 +168,7 @@ async def test_stopped_discover_harvest_resumes_from_the_spool(small: RunningSta
     assert len(expected) > 200
 
     stop = asyncio.Event()
-    logger = logging.getLogger("harvester.pipeline")
+    logger = logging.getLogger("harvester.committer")
     handler, level = StopOnCommit(stop, after=3), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

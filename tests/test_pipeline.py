@@ -22,11 +22,12 @@ from harvester import tmdb_client
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.errors import CredentialError, SinkError, SourceError
 from harvester.runner import harvest
-from harvester.standin import RunningStandin, kind_of, movie_ids, write_movies_csv
-from harvester.standin.csvgen import MOVIES_HEADER
+from tmdb_standin import RunningStandin, kind_of, movie_ids, write_movies_csv
+from tmdb_standin.csvgen import MOVIES_HEADER
 
 CREDS = Credentials(access_token=Secret(TOKEN))
-DATE_KEY = re.compile(r"^\d{4}/\d{2}/\d{2}/movies-[0-9TZ]+-[0-9a-f]{8}-\d{6}\.json(l)?(\.gz)?$")
+# <partition>/movies-<run tag: time and random id>-<writer token>-<commit number>
+DATE_KEY = re.compile(r"^\d{4}/\d{2}/\d{2}/movies-[0-9TZ]+-[0-9a-f]{8}-w[0-9a-f]{6}-\d{6}\.json(l)?(\.gz)?$")
 
 
 def settings_for(
@@ -177,15 +178,29 @@ async def test_transient_faults_are_retried_and_exhausted_ones_recorded(
     for i, fault in zip(healed, faults, strict=True):
         standin.config.faults[f"/3/movie/{i}"] = [fault, fault]
     standin.config.faults[f"/3/movie/{doomed}"] = ["503"] * 10
-    settings = settings_for(standin, csv, str(tmp_path / "lake"), max_retries=2)
+    settings = settings_for(standin, csv, str(tmp_path / "lake"), max_retries=2, max_title_attempts=3)
     result = await harvest(settings, CREDS, progress=False)
     lake = read_local_lake(tmp_path / "lake")
     got = lake.record_ids()
     assert all(got[i] == 1 for i in healed)
     assert doomed not in got
-    failed = [o for o in lake.outcomes if o["outcome"] == "failed"]
-    assert [(o["imdb_id"], o["reason"]) for o in failed] == [(doomed, "http_503 after 3 attempts")]
-    assert result.summary["failed"] == 1 and result.summary["retries"] >= 12
+    # A transient failure is never final in its first run: the title stays pending, the run incomplete.
+    assert result.status == "incomplete" and not result.stopped
+    assert result.summary["pending"] == 1 and result.summary["failed"] == 0
+    assert result.summary["retries"] >= 12
+    assert [o for o in lake.outcomes if o["outcome"] == "failed"] == []
+    # The next runs take it first (one request each when it fails again: 3 attempts per run) ...
+    second = await harvest(settings, CREDS, progress=False)
+    assert second.status == "incomplete" and second.summary["pending"] == 1
+    assert second.summary["requests"] == 1 + 3  # /authentication, then only the pending title
+    # ... and in its third run the failure becomes final: listed in the outcomes and the summary.
+    third = await harvest(settings, CREDS, progress=False)
+    assert third.status == "complete"
+    assert third.summary["failed"] == 1 and third.summary["final_failures"] == [doomed]
+    failed = [o for o in read_local_lake(tmp_path / "lake").outcomes if o["outcome"] == "failed"]
+    assert [(o["imdb_id"], o["reason"], o["attempts"]) for o in failed] == [
+        (doomed, "http_503 after 3 attempts", 3)
+    ]
 
 
 async def test_429_pauses_every_worker_and_honours_retry_after(

@@ -17,7 +17,7 @@ from harvest_helpers import PREFIX, distinct_ids, expected_movies, read_s3_lake
 
 from harvester import lambda_handler
 from harvester.layout import seq_of
-from harvester.standin import RunningStandin, write_movies_csv
+from tmdb_standin import RunningStandin, write_movies_csv
 
 
 def s3_config(tmp_path: Path, standin: RunningStandin, endpoint: str, bucket: str, **sink: Any) -> Path:
@@ -58,18 +58,24 @@ async def test_sigkill_at_random_moments_then_exactly_once(
     csv = tmp_path / "movies.csv"
     write_movies_csv(csv, 700, seed=31)
     # 300 records of ~30 KB: chunks above the 8 MiB part size, so kills also land mid-multipart.
-    cfg = s3_config(tmp_path, standin, endpoint, bucket, chunk_size=300)
+    # A killed run cannot release its lease: the next one may take over once it has expired (1 s here).
+    cfg = s3_config(tmp_path, standin, endpoint, bucket, chunk_size=300, lease_s=1)
     standin.config.latency = (0.005, 0.02)
     rng = random.Random(20261123)
-    kills = 0
-    for _ in range(5):
+    kills = refused = 0
+    while kills < 5 and refused < 50:
         proc = await start_cli("-v", "run", str(cfg), env=cli_env(token=TOKEN))
         assert proc.stderr is not None
         seen: list[str] = []
-        await wait_for_line(proc.stderr, " harvest ", seen)  # new / resuming / already complete
+        await wait_for_line(proc.stderr, " harvest ", seen)  # new / resuming / already complete / held
         if "already complete" in seen[-1]:
             await proc.communicate()
             break
+        if "is writing this harvest" in seen[-1]:  # the killed run's lease has not expired yet
+            await proc.communicate()
+            assert proc.returncode == 6
+            refused += 1
+            continue
         try:
             async with asyncio.timeout(rng.uniform(0.3, 1.5)):
                 await proc.wait()
@@ -79,6 +85,10 @@ async def test_sigkill_at_random_moments_then_exactly_once(
         await proc.communicate()
     assert kills >= 2  # the point of the test: the harvest was really cut short
     done = await run_cli("run", str(cfg), env=cli_env(token=TOKEN))
+    for _ in range(50):  # until the last killed run's lease has expired
+        if done.code != 6:
+            break
+        done = await run_cli("run", str(cfg), env=cli_env(token=TOKEN))
     assert done.code == 0, done.output
     await assert_exactly_once(csv, endpoint, bucket, chunk_size=300)
 

@@ -11,7 +11,7 @@ from harvest_helpers import read_local_lake
 
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.runner import harvest
-from harvester.standin import RunningStandin, kind_of, movie_ids, tmdb_id_of, write_series_csv
+from tmdb_standin import RunningStandin, kind_of, movie_ids, tmdb_id_of, write_series_csv
 
 CREDS = Credentials(access_token=Secret(TOKEN))
 
@@ -115,7 +115,7 @@ async def test_genres_command(standin: RunningStandin, tmp_path: Path) -> None:
 
 
 async def test_check_counts_and_estimates_and_writes_nothing(standin: RunningStandin, tmp_path: Path) -> None:
-    from harvester.standin import write_movies_csv
+    from tmdb_standin import write_movies_csv
 
     csv = tmp_path / "movies.csv"
     written = write_movies_csv(csv, 200, seed=1)

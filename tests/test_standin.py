@@ -16,13 +16,14 @@ import orjson
 import pytest
 from fixtures_tmdb import API_KEY, AUTH_HEADERS, TOKEN, ManualClock, get, standin_config
 
-from harvester.standin import (
+import tmdb_standin as catalogue  # the stand-in's catalogue API
+from harvester.items import Media
+from tmdb_standin import (
     KINDS,
     MOVIE_GENRES,
     TV_GENRES,
     Kind,
     RunningStandin,
-    catalogue,
     csvgen,
     direct_lookup,
     imdb_id_for,
@@ -31,7 +32,6 @@ from harvester.standin import (
     running_standin,
     tmdb_id_of,
 )
-from harvester.standin.catalogue import Media
 
 INVALID_KEY = {
     "success": False,

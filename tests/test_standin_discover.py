@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from fixtures_tmdb import get, standin_config
 
-from harvester.standin import RunningStandin, running_standin
-from harvester.standin.discover import discover_count, discover_ids, discover_universe
+from tmdb_standin import RunningStandin, running_standin
+from tmdb_standin.discover import discover_count, discover_ids, discover_universe
 
 SMALL = {"discover_movies": 3_000, "discover_tv": 1_000}
 

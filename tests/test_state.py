@@ -3,11 +3,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from harvester.errors import StateError
-from harvester.layout import data_key, outcomes_key, seq_of
-from harvester.state import DoneSet, RunState
+from harvester.layout import data_key, is_committed, outcomes_key, seq_of, writer_in
+from harvester.state import DoneSet, Pending, RunRef, RunState
 
 IDENTITY = {"source": {"input": "x"}, "tmdb": {"language": "en-US"}}
 
@@ -42,7 +43,48 @@ def test_state_round_trip() -> None:
     back = RunState.from_bytes(s.to_bytes(), "state")
     assert back.to_bytes() == s.to_bytes()
     assert back.partition == "2026/11/23"
-    assert back.tag == f"20261123T091502Z-{s.run_id[:8]}"
+    assert back.tag.startswith("20261123T091502Z-")
+
+
+def test_run_tags_never_collide_within_one_second() -> None:
+    now = datetime(2026, 11, 23, 9, 15, 2, tzinfo=UTC)
+    tags = {RunState.new(IDENTITY, now=now).tag for _ in range(50)}
+    assert len(tags) == 50
+
+
+def test_state_round_trip_keeps_writers_pending_and_supersedes() -> None:
+    s = RunState.new(IDENTITY)
+    s.start_writer("wabc123")
+    s.next_seq = 3
+    s.start_writer("wdef456")
+    s.pending[7] = Pending(7, "movie", "tt0000007", None, 2, "http_503 after 7 attempts")
+    s.supersedes = [RunRef("20260101T000000Z-00000000", "2026/01/01", "movies")]
+    s.fresh_id = "exec-1"
+    back = RunState.from_bytes(s.to_bytes(), "state")
+    assert back.writers == [(0, "wabc123"), (3, "wdef456")]
+    assert back.pending == s.pending and back.supersedes == s.supersedes and back.fresh_id == "exec-1"
+    assert [back.writer_of(n) for n in range(4)] == ["wabc123", "wabc123", "wabc123", None]
+
+
+def test_a_new_writer_at_the_same_commit_replaces_the_one_that_wrote_nothing() -> None:
+    s = RunState.new(IDENTITY)
+    s.start_writer("wabc123")
+    s.start_writer("wdef456")
+    assert s.writers == [(0, "wdef456")]
+
+
+def test_version_1_state_still_loads_and_its_keys_count_as_committed() -> None:
+    s = RunState.new(IDENTITY, now=datetime(2026, 1, 2, tzinfo=UTC))
+    d = orjson.loads(s.to_bytes())
+    for key in ("writers", "pending", "supersedes", "fresh_id"):
+        del d[key]
+    d["version"] = 1
+    d["next_seq"] = 2
+    d["source"] = {"selected": 5}
+    old = RunState.from_bytes(orjson.dumps(d), "state")
+    assert old.writers == [(0, "")]
+    v1_key = f"2026/01/02/movies-{old.tag}-000001.json"
+    assert is_committed(old, v1_key) and not is_committed(old, v1_key.replace("000001", "000002"))
 
 
 @pytest.mark.parametrize(
@@ -61,18 +103,30 @@ def test_tampered_state_is_rejected() -> None:
         RunState.from_bytes(raw, "state")
 
 
-def test_keys_are_deterministic_and_carry_the_commit_number() -> None:
+def test_keys_are_deterministic_and_carry_the_writer_and_the_commit_number() -> None:
     s = RunState.new(IDENTITY, now=datetime(2026, 1, 2, tzinfo=UTC))
-    key = data_key(s, 17, ".json")
-    assert key.startswith("2026/01/02/movies-") and key.endswith("-000017.json")
-    assert seq_of(key) == 17
-    assert seq_of(outcomes_key(s, 3)) == 3
-    assert outcomes_key(s, 3).startswith("_harvest/")
-    assert seq_of("2026/01/02/other.json") is None
+    key = data_key(s, 17, "wabc123", ".json")
+    assert key.startswith("2026/01/02/movies-") and key.endswith("-wabc123-000017.json")
+    assert seq_of(key) == 17 and writer_in(key) == "wabc123"
+    assert seq_of(outcomes_key(s, 3, "wabc123")) == 3
+    assert outcomes_key(s, 3, "wabc123").startswith("_harvest/")
+    assert seq_of("2026/01/02/other.json") is None and writer_in("2026/01/02/other.json") is None
+
+
+def test_only_the_recorded_writer_of_a_commit_is_committed() -> None:
+    s = RunState.new(IDENTITY)
+    s.start_writer("wabc123")
+    s.next_seq = 2
+    s.start_writer("wdef456")
+    s.next_seq = 3
+    assert is_committed(s, data_key(s, 1, "wabc123", ".json"))
+    assert not is_committed(s, data_key(s, 1, "wdef456", ".json"))  # a stale writer's commit 1
+    assert is_committed(s, outcomes_key(s, 2, "wdef456"))
+    assert not is_committed(s, data_key(s, 3, "wdef456", ".json"))  # not saved yet
 
 
 def test_partition_template_can_keep_media_apart() -> None:
     s = RunState.new(
         IDENTITY, partition="{media}/{yyyy}/{mm}/{dd}", name="series", now=datetime(2026, 3, 4, tzinfo=UTC)
     )
-    assert data_key(s, 0, ".json").startswith("series/2026/03/04/series-")
+    assert data_key(s, 0, "wabc123", ".json").startswith("series/2026/03/04/series-")

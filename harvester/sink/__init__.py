@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..config import SinkSettings, is_s3_url
-from .base import MULTIPART_PART_SIZE, Sink
+from .base import HARVEST_DIR, MULTIPART_PART_SIZE, Capabilities, Sink, Versioned
 
-__all__ = ["MULTIPART_PART_SIZE", "Sink", "open_sink"]
+__all__ = ["HARVEST_DIR", "MULTIPART_PART_SIZE", "Capabilities", "Sink", "Versioned", "open_sink"]
 
 
 def open_sink(settings: SinkSettings) -> Sink:

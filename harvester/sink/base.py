@@ -6,6 +6,7 @@ Every method raises `SinkError` (never a botocore/OS exception) with one line th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 # Where everything but data goes (state, outcomes, spools, summaries, preflight probes): Spark, Glue
@@ -14,21 +15,47 @@ HARVEST_DIR = "_harvest"
 MULTIPART_PART_SIZE = 8 * 1024 * 1024  # S3 needs >= 5 MiB for every part but the last
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a store proved it does, found by `preflight()` (S3-compatible stores vary)."""
+
+    conditional_writes: bool  # if_match / if_none_match honoured: a failed condition is refused
+    list_uploads: bool  # unfinished multipart uploads can be listed (and so aborted after a crash)
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    data: bytes
+    etag: str  # opaque: pass it back as `if_match` as it is
+
+
 class Sink(Protocol):
     @property
     def url(self) -> str:
         """Where this sink writes, for messages (e.g. 's3://bucket/Raw/TMDB/JSON' or a path)."""
         ...
 
-    async def preflight(self) -> None:
-        """Prove the location exists and is writable (write then delete a probe), or raise SinkError."""
+    async def preflight(self) -> Capabilities:
+        """Prove the location exists and is writable (write then delete a probe), and find what the
+        store supports; raise SinkError when it is unusable."""
         ...
 
-    async def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/json",
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
         """Store `data` under `key`, replacing atomically: a reader sees the old object or the new one.
+        Returns the new object's ETag.
 
+        `if_none_match`: only if no object has the key; `if_match`: only if the object's ETag is that
+        one. A condition that does not hold raises PreconditionFailed and changes nothing.
         Small bodies go in one PUT; bodies of MULTIPART_PART_SIZE or more go as a multipart upload,
-        retried part by part, and aborted (no orphaned parts) when it cannot complete.
+        aborted (no orphaned parts) when it cannot complete.
         """
         ...
 
@@ -36,16 +63,22 @@ class Sink(Protocol):
         """The object's bytes, or None when there is no such key."""
         ...
 
+    async def get_versioned(self, key: str) -> Versioned | None:
+        """The object's bytes and ETag, or None when there is no such key."""
+        ...
+
     async def list_keys(self, prefix: str) -> list[str]:
         """All keys that start with `prefix` (relative, sorted)."""
         ...
 
-    async def delete(self, key: str) -> None:
-        """Remove `key`; no error when it does not exist."""
+    async def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """Remove `key`; no error when it does not exist. With `if_match`, only if the object's ETag
+        is that one (PreconditionFailed otherwise)."""
         ...
 
     async def abort_uploads(self, prefix: str) -> int:
-        """Abort unfinished multipart uploads under `prefix` (left by a crash); return how many."""
+        """Abort unfinished multipart uploads under `prefix` (left by a crash); return how many.
+        A store that cannot list uploads returns 0 (and says so once, in a warning)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..sink import Sink
-from .base import Source
-from .csv_rows import MOVIES, SERIES, Filters, IdSet, Layout, LineSplitter, RowSelector, Stats
+from .base import Prepare, Source
+from .counts import InputCounts
+from .csv_rows import MOVIES, SERIES, Filters, IdSet, Layout, LineSplitter, RowSelector
 from .csv_source import CsvSource
 from .discover import DiscoverSource
 from .ids_source import IdsSource
@@ -20,14 +21,15 @@ __all__ = [
     "Filters",
     "IdSet",
     "IdsSource",
+    "InputCounts",
     "Layout",
     "LineSplitter",
     "LocalReader",
+    "Prepare",
     "Reader",
     "RowSelector",
     "S3Reader",
     "Source",
-    "Stats",
     "open_reader",
     "open_source",
 ]

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from ..items import Title
+from ..lease import Lease
 from ..state import RunState, StateStore
 from ..tmdb_client import TmdbClient
-from .csv_rows import Stats
+from .counts import InputCounts
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """What a source may use before titles(): TMDB, the run's state and the right to write."""
+
+    client: TmdbClient
+    state: RunState
+    store: StateStore
+    lease: Lease
+    stop: asyncio.Event
 
 
 class Source(Protocol):
-    stats: Stats  # counters of the last titles() pass, for the summary
+    stats: InputCounts  # counters of the last titles() pass, for the summary
 
     @property
-    def is_local(self) -> bool:
-        """True when count() is cheap enough to run before harvesting (for the progress total)."""
+    def count_is_cheap(self) -> bool:
+        """Whether count() may run before harvesting (for the progress total): a local file or
+        a listing already enumerated, not an object on S3 that would be downloaded twice."""
         ...
 
     def describe(self) -> str: ...
@@ -25,8 +40,9 @@ class Source(Protocol):
         """Changes when the input does: part of the run's identity."""
         ...
 
-    async def prepare(self, client: TmdbClient, state: RunState, store: StateStore, stop: Any) -> bool:
-        """Work before titles() (discover enumerates); False when a stop cut it short."""
+    async def prepare(self, ctx: Prepare) -> bool:
+        """Work before titles() (discover enumerates its listing); False when a stop cut it short.
+        Sources whose input is the list itself have nothing to do."""
         ...
 
     async def count(self) -> int: ...

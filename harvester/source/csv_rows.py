@@ -12,7 +12,6 @@ Pieces, in the order data flows through them:
     RowSelector   lines -> header check, malformed/duplicate/filter decisions -> selected ids
       IdSet       the "seen" structure: a growable bitmap over the numeric part of the id
       Filters     genres / min_votes / year range, applied to the first row of each id
-    Stats         counters of one pass
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 
 from ..config import Media, SourceSettings
 from ..errors import SourceError
+from .counts import InputCounts
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +64,6 @@ SERIES = Layout("series.csv", SERIES_COLUMNS)
 
 def layout_for(media: Media) -> Layout:
     return SERIES if media == "tv" else MOVIES
-
-
-@dataclass(slots=True)
-class Stats:
-    """Counters of one pass over the file.
-
-    rows = malformed + duplicates + filtered_out + selected once the pass is complete. `selected` is
-    counted by whoever yields the titles (CsvSource), so it means "yielded", even on an early stop.
-    """
-
-    rows: int = 0  # data rows read: not the header, not blank lines
-    malformed: int = 0  # wrong field count, or an id that is not tt + digits
-    duplicates: int = 0  # rows whose id was already seen (whether that id was selected or filtered)
-    filtered_out: int = 0  # distinct ids dropped by the filters
-    selected: int = 0  # distinct ids yielded
 
 
 class IdSet:
@@ -238,7 +223,7 @@ class RowSelector:
         self,
         layout: Layout,
         filters: Filters,
-        stats: Stats,
+        stats: InputCounts,
         name: str = "input",
         log_limit: int = MALFORMED_LOG_LIMIT,
     ) -> None:

@@ -19,7 +19,9 @@ from contextlib import aclosing
 
 from ..config import SinkSettings, SourceSettings, is_s3_url, media_of
 from ..items import Title
-from .csv_rows import MALFORMED_LOG_LIMIT, Filters, LineSplitter, RowSelector, Stats, layout_for
+from .base import Prepare
+from .counts import InputCounts
+from .csv_rows import MALFORMED_LOG_LIMIT, Filters, LineSplitter, RowSelector, layout_for
 from .reader import open_reader
 
 
@@ -29,11 +31,11 @@ class CsvSource:
         self.media = media_of(source)
         self.layout = layout_for(self.media)
         self.filters = Filters.from_settings(source, self.layout)
-        self.stats = Stats()
+        self.stats = InputCounts()
         self._reader = open_reader(source.path, sink)
 
     @property
-    def is_local(self) -> bool:
+    def count_is_cheap(self) -> bool:
         """False for an s3:// source, where a counting pass means downloading the object twice."""
         return not is_s3_url(self.settings.path)
 
@@ -60,7 +62,7 @@ class CsvSource:
         Raises SourceError when the file cannot be read or has the wrong header. Malformed rows are
         skipped; the first five are logged, and `stats.malformed` holds the count for the summary.
         """
-        self.stats = stats = Stats()
+        self.stats = stats = InputCounts()
         media = self.media
         async with aclosing(self._selected(stats, log_malformed=True)) as batches:
             async for ids in batches:
@@ -69,18 +71,18 @@ class CsvSource:
                     stats.selected = pos + 1  # before the yield: a consumer may stop right there
                     yield Title(pos, media, imdb_id=imdb_id)
 
-    async def prepare(self, client: object, state: object, store: object, stop: object) -> bool:
+    async def prepare(self, ctx: Prepare) -> bool:
         return True  # nothing to do before titles(): the file is the list
 
     async def count(self) -> int:
         """How many titles `titles()` will yield: a full pass of its own (its own counters, no logging)."""
         n = 0
-        async with aclosing(self._selected(Stats(), log_malformed=False)) as batches:
+        async with aclosing(self._selected(InputCounts(), log_malformed=False)) as batches:
             async for ids in batches:
                 n += len(ids)
         return n
 
-    async def _selected(self, stats: Stats, log_malformed: bool) -> AsyncGenerator[list[str], None]:
+    async def _selected(self, stats: InputCounts, log_malformed: bool) -> AsyncGenerator[list[str], None]:
         name = self._reader.name
         splitter = LineSplitter(name)
         selector = RowSelector(

@@ -8,8 +8,9 @@ by date: that is reported as an error naming the day, with a hint to narrow the 
 
 Discover results change while a harvest runs (new titles, popularity), so positions in a live listing
 are not stable enough to resume by. The listing is therefore enumerated once, at the start of a run,
-into spool objects beside the state (`_harvest/<tag>/discover-<n>.jsonl`), and the run harvests from
-the spool; a resumed invocation reads the spool, never the live listing. An enumeration cut short
+into spool objects beside the state (`_harvest/<tag>/discover-<writer>-<n>.jsonl`: the writer's token
+keeps a writer that lost its lease from replacing the spool another one enumerated), and the run harvests
+from the spool; a resumed invocation reads the spool, never the live listing. An enumeration cut short
 (a stop or the Lambda deadline) starts over next time: at 40 requests/s a 13-minute invocation
 enumerates about 600,000 titles.
 """
@@ -27,13 +28,14 @@ from typing import Any
 import orjson
 
 from ..config import Media, SourceSettings, TmdbSettings
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError, TmdbUnavailable
 from ..items import Title
 from ..layout import spool_key, spool_prefix
 from ..sink import Sink
-from ..state import RunState, StateStore
+from ..state import RunState, Spool
 from ..tmdb_client import RequestFailed, TmdbClient
-from .csv_rows import Stats
+from .base import Prepare
+from .counts import InputCounts
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ class Enumerator:
         try:
             reply = await self._client.get(f"/discover/{self._query.media}", params)
         except RequestFailed as exc:
-            raise SourceError(f"discover/{self._query.media} failed: {exc.reason}") from None
+            raise _request_error(f"discover/{self._query.media}", exc) from None
         data = reply.data
         if reply.status != 200 or not isinstance(data, dict) or not isinstance(data.get("results"), list):
             raise SourceError(f"discover/{self._query.media}: unexpected answer (HTTP {reply.status})")
@@ -250,10 +252,10 @@ class DiscoverSource:
         self._tmdb = tmdb
         self._sink = sink
         self._state: RunState | None = None
-        self.stats = Stats()
+        self.stats = InputCounts()
         self.enumeration: EnumerationStats | None = None
 
-    is_local = True  # counting is free once the listing is spooled
+    count_is_cheap = True  # counting is free once the listing is spooled
 
     def describe(self) -> str:
         s = self.settings
@@ -294,19 +296,28 @@ class DiscoverSource:
             all_ids = [gid for gid, _ in available]
         return build_query(self.settings, self._tmdb, genre_ids, all_ids)
 
-    async def prepare(self, client: TmdbClient, state: RunState, store: StateStore, stop: Any) -> bool:
+    async def prepare(self, ctx: Prepare) -> bool:
         """Enumerate the listing into the spool, unless an earlier invocation did; False if stopped."""
-        self._state = state
-        if state.source.get("complete"):
+        state = self._state = ctx.state
+        if state.source.spool is not None:
             return True
         for key in await self._sink.list_keys(spool_prefix(state)):
             await self._sink.delete(key)  # a cut-short enumeration starts over
-        enumerator = Enumerator(client, await self.query(client))
+        enumerator = Enumerator(ctx.client, await self.query(ctx.client))
         self.enumeration = enumerator.stats
+        writer = ctx.lease.token
         part: list[bytes] = []
         parts = 0
+
+        async def flush() -> None:
+            nonlocal part, parts
+            ctx.lease.check()
+            await self._sink.put(spool_key(state, writer, parts), b"".join(part), "application/x-ndjson")
+            parts += 1
+            part = []
+
         async for tmdb_id, result in enumerator.entries():
-            if stop.is_set():
+            if ctx.stop.is_set():
                 log.info("discover: stopped while enumerating; it starts over next time")
                 return False
             line = str(tmdb_id).encode()
@@ -314,26 +325,23 @@ class DiscoverSource:
                 line += b"\t" + orjson.dumps(result)
             part.append(line + b"\n")
             if len(part) >= SPOOL_PART:
-                await self._sink.put(spool_key(state, parts), b"".join(part), "application/x-ndjson")
-                parts += 1
-                part = []
+                await flush()
         if part:
-            await self._sink.put(spool_key(state, parts), b"".join(part), "application/x-ndjson")
-            parts += 1
+            await flush()
         e = enumerator.stats
-        state.source = {
-            "complete": True,
-            "parts": parts,
-            "titles": e.titles,
-            "results": e.results,
-            "duplicates": e.duplicates,
-            "filtered_out": e.filtered_out,
-            "pages": e.pages,
-            "probes": e.probes,
-            "windows": e.windows,
-            "reported_total": e.reported_total,
-        }
-        await store.save(state)
+        state.source.spool = Spool(
+            writer=writer,
+            parts=parts,
+            titles=e.titles,
+            results=e.results,
+            duplicates=e.duplicates,
+            filtered_out=e.filtered_out,
+            pages=e.pages,
+            probes=e.probes,
+            windows=e.windows,
+            reported_total=e.reported_total,
+        )
+        await ctx.store.save(state)
         log.info(
             "discover: %d titles in %d windows, %d pages (the minimum is %d)",
             e.titles,
@@ -343,24 +351,25 @@ class DiscoverSource:
         )
         return True
 
+    def _spool(self) -> tuple[RunState, Spool]:
+        state = self._state
+        assert state is not None and state.source.spool is not None, "prepare() first"
+        return state, state.source.spool
+
     async def count(self) -> int:
-        assert self._state is not None, "prepare() first"
-        return int(self._state.source.get("titles", 0))
+        return self._spool()[1].titles
 
     async def titles(self) -> AsyncGenerator[Title, None]:
-        state = self._state
-        assert state is not None, "prepare() first"
-        src = state.source
-        self.stats = stats = Stats(
-            rows=int(src.get("results", 0)),
-            duplicates=int(src.get("duplicates", 0)),
-            filtered_out=int(src.get("filtered_out", 0)),
+        state, spool = self._spool()
+        self.stats = stats = InputCounts(
+            rows=spool.results, duplicates=spool.duplicates, filtered_out=spool.filtered_out
         )
         details = self.settings.details
-        for n in range(int(src.get("parts", 0))):
-            raw = await self._sink.get(spool_key(state, n))
+        for n in range(spool.parts):
+            key = spool_key(state, spool.writer, n)
+            raw = await self._sink.get(key)
             if raw is None:
-                raise SourceError(f"{self._sink.url}/{spool_key(state, n)} is missing; run with --fresh")
+                raise SourceError(f"{self._sink.url}/{key} is missing; run with --fresh")
             for line in raw.splitlines():
                 ident, _, summary = line.partition(b"\t")
                 pos = stats.selected
@@ -373,9 +382,16 @@ async def genre_list(client: TmdbClient, media: Media) -> list[tuple[int, str]]:
     try:
         reply = await client.get(f"/genre/{media}/list", {"language": "en-US"})
     except RequestFailed as exc:
-        raise SourceError(f"genre/{media}/list failed: {exc.reason}") from None
+        raise _request_error(f"genre/{media}/list", exc) from None
     data = reply.data
     genres = data.get("genres") if isinstance(data, dict) else None
     if reply.status != 200 or not isinstance(genres, list):
         raise SourceError(f"genre/{media}/list: unexpected answer (HTTP {reply.status})")
     return [(int(g["id"]), str(g["name"])) for g in genres if isinstance(g, dict) and "id" in g]
+
+
+def _request_error(what: str, exc: RequestFailed) -> TmdbUnavailable | SourceError:
+    """TMDB away is exit 5 (try later); TMDB refusing the query itself is the query's fault (exit 2)."""
+    if exc.transient:
+        return TmdbUnavailable(f"{what} failed: {exc.reason}; TMDB looks unavailable, run again later")
+    return SourceError(f"{what} was refused: {exc.reason}")

@@ -14,7 +14,9 @@ from contextlib import aclosing
 
 from ..config import SinkSettings, SourceSettings, is_s3_url, is_title_id
 from ..items import Title
-from .csv_rows import MALFORMED_LOG_LIMIT, LineSplitter, Stats
+from .base import Prepare
+from .counts import InputCounts
+from .csv_rows import MALFORMED_LOG_LIMIT, LineSplitter
 from .reader import Reader, open_reader
 
 log = logging.getLogger(__name__)
@@ -24,12 +26,12 @@ class IdsSource:
     def __init__(self, source: SourceSettings, sink: SinkSettings) -> None:
         self.settings = source
         self.media = source.media
-        self.stats = Stats()
+        self.stats = InputCounts()
         self._inline = source.ids
         self._reader: Reader | None = None if source.ids else open_reader(source.path, sink)
 
     @property
-    def is_local(self) -> bool:
+    def count_is_cheap(self) -> bool:
         return bool(self._inline) or not is_s3_url(self.settings.path)
 
     def describe(self) -> str:
@@ -41,18 +43,18 @@ class IdsSource:
             return "inline:" + hashlib.sha256("\n".join(self._inline).encode()).hexdigest()
         return await self._reader.identity()
 
-    async def prepare(self, client: object, state: object, store: object, stop: object) -> bool:
+    async def prepare(self, ctx: Prepare) -> bool:
         return True  # nothing to do before titles(): the file is the list
 
     async def count(self) -> int:
         n = 0
-        async with aclosing(self._ids(Stats(), log_malformed=False)) as ids:
+        async with aclosing(self._ids(InputCounts(), log_malformed=False)) as ids:
             async for _ in ids:
                 n += 1
         return n
 
     async def titles(self) -> AsyncGenerator[Title, None]:
-        self.stats = stats = Stats()
+        self.stats = stats = InputCounts()
         async with aclosing(self._ids(stats, log_malformed=True)) as ids:
             async for ident in ids:
                 pos = stats.selected
@@ -62,7 +64,7 @@ class IdsSource:
                 else:
                     yield Title(pos, self.media, tmdb_id=int(ident))
 
-    async def _ids(self, stats: Stats, log_malformed: bool) -> AsyncGenerator[str, None]:
+    async def _ids(self, stats: InputCounts, log_malformed: bool) -> AsyncGenerator[str, None]:
         seen: set[str] = set()  # an id list is small next to movies.csv; a set is fine here
         lineno = 0
         async with aclosing(self._lines()) as lines:

@@ -4,7 +4,7 @@ The universe of a media is a fixed population: the first `discover_movies` (resp
 IMDb numbers, in ascending order, that the catalogue knows as a movie (kinds movie, direct_404,
 direct_wrong) resp. as TV, `kind_overrides` applied. So every title has an IMDb id, and
 `/movie/{id}`, `/tv/{id}` and `/find/{imdb_id}` answer for it with the same date, genres, vote
-count, popularity and adult flag as its discover result (catalogue.title_facts). Defaults: 60,000
+count, popularity and adult flag as its discover result (titles.title_facts). Defaults: 60,000
 movies (IMDb numbers up to ~64,000) and 20,000 TV shows (up to ~662,000).
 
 Dates: years 1900..2025, titles per year growing by a factor e every 25 years (2025 has ~150x as
@@ -57,8 +57,22 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any, Final, NamedTuple, Protocol
 
-from . import catalogue
-from .catalogue import MOVIE_GENRES, TV_GENRES, Kind, Media, TitleFacts
+from harvester.items import Media
+
+from .bodies import discover_result
+from .templates import template_index, template_language
+from .titles import (
+    MOVIE_GENRES,
+    TV_GENRES,
+    Kind,
+    TitleFacts,
+    imdb_id_from_number,
+    media_numbers,
+    media_of_kind,
+    parse_imdb_id,
+    title_facts,
+    tmdb_id_for_number,
+)
 
 PAGE_SIZE: Final = 20
 MAX_PAGE: Final = 500
@@ -268,10 +282,10 @@ def _population(
     """The universe's titles in population order (IMDb number ascending), with their own dates."""
     pinned: dict[int, Media | None] = {}
     for imdb_id, kind in overrides:
-        n = catalogue.parse_imdb_id(imdb_id)
+        n = parse_imdb_id(imdb_id)
         if n is not None:
-            pinned[n] = catalogue.media_of_kind(kind)
-    numbers: Sequence[int] = list(islice(catalogue.media_numbers(media), count + len(pinned)))
+            pinned[n] = media_of_kind(kind)
+    numbers: Sequence[int] = list(islice(media_numbers(media), count + len(pinned)))
     if pinned:
         kept = {n for n in numbers if pinned.get(n, media) == media}
         kept.update(n for n, m in pinned.items() if m == media)
@@ -279,10 +293,10 @@ def _population(
     numbers = numbers[:count]
     titles = []
     for n in numbers:
-        imdb_id = catalogue.imdb_id_from_number(n)
-        f = catalogue.title_facts(media, imdb_id)
-        language, vote_average = catalogue.template_language(media, catalogue.template_index(media, imdb_id))
-        tmdb_id = catalogue.tmdb_id_for_number(media, n)
+        imdb_id = imdb_id_from_number(n)
+        f = title_facts(media, imdb_id)
+        language, vote_average = template_language(media, template_index(media, imdb_id))
+        tmdb_id = tmdb_id_for_number(media, n)
         titles.append(
             DiscoverTitle(
                 tmdb_id,
@@ -451,7 +465,7 @@ def page_body(
     for i, t in enumerate(titles):
         if i:
             out.append(b",")
-        catalogue.discover_result(media, t.imdb_id, t.facts, language, out)
+        discover_result(media, t.imdb_id, t.facts, language, out)
     total_pages = -(-total // PAGE_SIZE)  # not capped at MAX_PAGE: see the module docstring
     out.append(b'],"total_pages":%d,"total_results":%d}' % (total_pages, total))
     return b"".join(out)

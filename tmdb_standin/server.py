@@ -1,8 +1,8 @@
 """A local stand-in for api.themoviedb.org/3, faithful to the facts in tmdb-api.md.
 
-Serves the catalogue (catalogue.py) over real HTTP/1.1 with keep-alive, and adds what a harvester
-must survive: authentication, a strict sliding-window rate limit, latency, random 5xx errors and
-scripted per-path faults. Counts everything in `StandinStats` for tests and benchmarks.
+Serves the catalogue (titles.py, bodies.py, discover.py) over real HTTP/1.1 with keep-alive, and
+adds what a harvester must survive: authentication, a strict sliding-window rate limit, latency,
+random 5xx errors and scripted per-path faults. Counts everything in `StandinStats` for tests and benchmarks.
 
 Order of decisions for one request:
     arrival recorded -> rate-limit decision -> latency sleep -> scripted fault -> random error
@@ -41,8 +41,13 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from . import catalogue, discover
-from .catalogue import DEFAULT_LANGUAGE, MAX_APPENDS, Kind, Media
+from harvester.config import MAX_APPENDS
+from harvester.items import Media
+
+from . import bodies, discover, titles
+from .bodies import DEFAULT_LANGUAGE
+from .errors import ERRORS, error_body, rate_limit_body
+from .titles import Kind
 
 DEFAULT_TOKEN: Final = "standin-read-access-token"
 DEFAULT_API_KEY: Final = "standin-api-key"
@@ -62,37 +67,10 @@ EXTERNAL_SOURCES: Final = frozenset(
     }
 )
 
-# TMDB status_code -> (HTTP status, status_message), from developer.themoviedb.org/docs/errors
-ERRORS: Final[Mapping[int, tuple[int, str]]] = {
-    3: (401, "Authentication failed: You do not have permissions to access the service."),
-    5: (422, "Invalid parameters: Your request parameters are incorrect."),
-    6: (404, "Invalid id: The pre-requisite id is invalid or not found."),
-    7: (401, "Invalid API key: You must be granted a valid key."),
-    9: (503, "Service offline: This service is temporarily offline, try again later."),
-    10: (401, "Suspended API key: Access to your account has been suspended, contact TMDB."),
-    11: (500, "Internal error: Something went wrong, contact TMDB."),
-    22: (400, "Invalid page: Pages start at 1 and max at 500. They are expected to be an integer."),
-    24: (504, "Your request to the backend server timed out. Try again."),
-    27: (400, "Too many append to response objects: The maximum number of remote calls is 20."),
-    34: (404, "The resource you requested could not be found."),
-    42: (405, "This request method is not supported for this resource."),
-    43: (502, "Couldn't connect to the backend server."),
-    46: (503, "The API is undergoing maintenance. Try again later."),
-}
 _FAULT_CODES: Final = {"500": 11, "502": 43, "503": 9, "504": 24}
 _RANDOM_ERROR_CODES: Final = (11, 43, 9, 46, 24)
 _AUTH_OK: Final = b'{"success":true,"status_code":1,"status_message":"Success."}'
 _HANG_S: Final = 3600.0  # "timeout" fault: longer than any client timeout; released on shutdown
-
-
-def error_body(code: int, message: str | None = None) -> bytes:
-    """TMDB's error body for a status_code (message defaults to TMDB's text for it)."""
-    text = ERRORS[code][1] if message is None else message
-    return orjson.dumps({"success": False, "status_code": code, "status_message": text})
-
-
-def rate_limit_message(count: int, limit: float) -> str:
-    return f"Your request count ({count}) is over the allowed limit of {limit:g}."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +118,7 @@ class StandinConfig:
         if self.crowded_day is not None and not discover.is_date(self.crowded_day):
             raise ValueError(f"crowded_day must be a YYYY-MM-DD date, not {self.crowded_day!r}")
         for imdb_id in self.kind_overrides:
-            if catalogue.parse_imdb_id(imdb_id) is None:
+            if titles.parse_imdb_id(imdb_id) is None:
                 raise ValueError(f"kind_overrides: {imdb_id!r} is not a canonical IMDb id")
 
 
@@ -314,8 +292,7 @@ class StandinServer:
 
     def _too_many(self, count: int) -> _Answer:
         limit = self.config.rate_limit or 40.0  # a scripted 429 with no limiter: TMDB's usual cap
-        body = error_body(25, rate_limit_message(count, limit))
-        return _Answer(429, body, self.config.retry_after)
+        return _Answer(429, rate_limit_body(count, limit), self.config.retry_after)
 
     def _count_status(self, status: int) -> None:
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
@@ -406,7 +383,7 @@ class StandinServer:
         if parts == ["authentication"]:
             return _Answer(200, _AUTH_OK)
         if parts in (["genre", "movie", "list"], ["genre", "tv", "list"]):
-            return _Answer(200, catalogue.genre_list_body("movie" if parts[1] == "movie" else "tv"))
+            return _Answer(200, bodies.genre_list_body("movie" if parts[1] == "movie" else "tv"))
         if parts in (["discover", "movie"], ["discover", "tv"]):
             page = discover.parse_page(query.get("page"))
             if page is None:
@@ -423,9 +400,9 @@ class StandinServer:
                 return _error(5)
             # Only IMDb ids are modelled: any other source finds nothing (HTTP 200, empty arrays).
             imdb_id = parts[1] if source == "imdb_id" else ""
-            found = catalogue.media_of_kind(catalogue.kind_of(imdb_id, overrides)) if imdb_id else None
+            found = titles.media_of_kind(titles.kind_of(imdb_id, overrides)) if imdb_id else None
             date = discover.crowded_date(found, self.config, imdb_id) if found else None
-            return _Answer(200, catalogue.find_body(imdb_id, language, overrides, date))
+            return _Answer(200, bodies.find_body(imdb_id, language, overrides, date))
         if head in ("genre", "discover"):
             return _error(34)
         media: Media = "movie" if head == "movie" else "tv"
@@ -440,20 +417,20 @@ class StandinServer:
             return _error(27)
         overrides = self.config.kind_overrides
         if title_id.isascii() and title_id.isdigit():
-            imdb_id = catalogue.imdb_id_for(media, int(title_id), overrides)
+            imdb_id = titles.imdb_id_for(media, int(title_id), overrides)
         elif title_id.startswith("tt"):
             # The undocumented /movie/tt... form, misbehaviours included; /tv/tt... never works.
-            imdb_id = catalogue.direct_lookup(title_id, overrides) if media == "movie" else None
+            imdb_id = titles.direct_lookup(title_id, overrides) if media == "movie" else None
         else:
             return _error(6)
         if imdb_id is None:
             return _error(34)
         date = discover.crowded_date(media, self.config, imdb_id)
         if sub:
-            body = catalogue.sub_resource_body(media, imdb_id, sub, language, date)
+            body = bodies.sub_resource_body(media, imdb_id, sub, language, date)
             return _error(34) if body is None else _Answer(200, body)
         append = list(dict.fromkeys(items))
-        return _Answer(200, catalogue.details_body(media, imdb_id, append, language, date))
+        return _Answer(200, bodies.details_body(media, imdb_id, append, language, date))
 
 
 class _CountingServer(web.Server):
@@ -513,7 +490,7 @@ async def running_standin(
 
     `clock` is what the rate limiter and the window statistics read: tests pass a manual clock.
     """
-    catalogue.warm()  # build templates and credit pools before the first request, not during it
+    bodies.warm()  # build templates and credit pools before the first request, not during it
     standin = StandinServer(config, clock)
     # handler_cancellation: a client that gives up (e.g. on a "timeout" fault) frees its handler.
     low_level = _CountingServer(standin, handler_cancellation=True, access_log=None)
@@ -545,9 +522,12 @@ def serve(config: StandinConfig, host: str = "127.0.0.1", port: int = 8765, *, q
     asyncio.run(run())
 
 
+PROG: Final = "tmdb_standin standin"  # also what `harvester standin` runs, see harvester/cli.py
+
+
 def main_standin(argv: list[str]) -> int:
-    """`harvester standin ...`: run the stand-in in the foreground."""
-    p = argparse.ArgumentParser(prog="harvester standin", description="A local stand-in for the TMDB API.")
+    """`python -m tmdb_standin standin ...` (or `harvester standin ...`): the stand-in in the foreground."""
+    p = argparse.ArgumentParser(prog=PROG, description="A local stand-in for the TMDB API.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port (the base URL line tells)")
     p.add_argument("--rate-limit", type=float, default=40.0, help="requests per 1 s window; 0 = none")
@@ -585,6 +565,6 @@ def main_standin(argv: list[str]) -> int:
     try:
         serve(config, args.host, args.port)
     except OSError as exc:  # e.g. the port is taken
-        print(f"harvester standin: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(f"{PROG}: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
     return 0

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalogue
+from . import titles
 
 MOVIES_HEADER = (
     "id|tituloPincipal|tituloOriginal|anoLancamento|tempoMinutos|genero|notaMedia|numeroVotos|"
@@ -52,7 +52,7 @@ def movie_ids(n: int, seed: int = 0, start_id: int = 9) -> Iterator[str]:
     for _ in range(n):
         if number > _MAX_ID:
             raise ValueError(f"{n} ids from {start_id} overflow the 8-digit IMDb id space")
-        yield catalogue.imdb_id_from_number(number)
+        yield titles.imdb_id_from_number(number)
         number += 1 + int(rng.random() * 40)  # mean gap ~20: spread, and cheap to generate
 
 
@@ -73,9 +73,9 @@ def series_ids(n: int, seed: int = 0, start_id: int = 20_000, tv_share: float = 
             raise ValueError(f"{n} series ids from {start_id} overflow the 8-digit IMDb id space")
         candidate = number
         number += 1 + int(rng.random() * 3)
-        if catalogue.kind_of_number(candidate) == "tv" or rng.random() < keep_other:
+        if titles.kind_of_number(candidate) == "tv" or rng.random() < keep_other:
             produced += 1
-            yield catalogue.imdb_id_from_number(candidate)
+            yield titles.imdb_id_from_number(candidate)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def _artist_tail(rng: random.Random) -> str:
     profession = _PROFESSIONS[int(r() * len(_PROFESSIONS))].replace("actress", "actor")
     if female:
         profession = profession.replace("actor", "actress")
-    known = ",".join(catalogue.imdb_id_from_number(1 + int(r() * 9_999_999)) for _ in range(1 + int(r() * 4)))
+    known = ",".join(titles.imdb_id_from_number(1 + int(r() * 9_999_999)) for _ in range(1 + int(r() * 4)))
     cols = (
         "actress" if female else "actor",
         character if r() < 0.7 else _MISSING,

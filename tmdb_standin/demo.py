@@ -1,7 +1,8 @@
 """`python -m harvester demo`: the whole product on one machine, with nothing to configure.
 
-Starts the bundled TMDB stand-in on loopback (with TMDB's strict rate limit), writes a movies.csv in
-the real format, and harvests it into a local directory laid out like the S3 raw zone.
+Starts the TMDB stand-in on loopback (with TMDB's strict rate limit), writes a movies.csv in the real
+format, and harvests it with the harvester's runner into a local directory laid out like the S3 raw
+zone. Lives with the stand-in, which the harvester never imports: `harvester demo` hands over here.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from .config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
-from .errors import ConfigError, Interrupted
-from .runner import harvest
-from .sink.base import HARVEST_DIR
-from .standin import DEFAULT_TOKEN, StandinConfig, Written, running_standin, write_movies_csv
-from .stats import format_summary
+from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
+from harvester.errors import ConfigError, Interrupted
+from harvester.runner import harvest
+from harvester.sink.base import HARVEST_DIR
+from harvester.stats import format_summary
+
+from .csvgen import Written, write_movies_csv
+from .server import DEFAULT_TOKEN, StandinConfig, running_standin
 
 DEMO_LATENCY_S = (0.02, 0.08)  # loopback is far faster than the real API; keep the demo honest
 

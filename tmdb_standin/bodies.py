@@ -1,0 +1,288 @@
+"""The bodies TMDB returns for a title: details (with appends), sub-resources, /find, /discover.
+
+Pure and I/O-free. A title's bodies are its template's bytes (templates.py) joined with the title's
+own values (`TitleRendering`) and, for credits, a slice of pre-serialized blocks (credits.py): a body
+costs a hash, a dozen tiny orjson calls and one bytes join, whatever its size (the stand-in shares
+the cores with the harvester in benchmarks).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any
+
+import orjson
+
+from harvester.items import Media
+
+from .credits import CreditsCut, append_credits, credit_pools
+from .draws import HashDraws, digest, image_path
+from .templates import TEMPLATES_PER_MEDIA, TemplateBodies, template_bodies
+from .titles import (
+    MOVIE_GENRES,
+    TV_GENRES,
+    Kind,
+    TitleFacts,
+    day_strings,
+    kind_of,
+    media_of_kind,
+    parse_imdb_id,
+    title_facts,
+    tmdb_id_for_number,
+)
+from .vocabulary import ADJECTIVES, FIRST_NAMES, NOUNS
+
+DEFAULT_LANGUAGE = "en-US"
+
+MOVIE_APPENDS = frozenset(
+    {
+        "credits", "external_ids", "keywords", "release_dates", "videos", "images", "translations",
+        "alternative_titles", "recommendations", "similar", "reviews", "lists", "watch/providers",
+        "changes",
+    }
+)  # fmt: skip
+TV_APPENDS = frozenset(
+    {
+        "credits", "aggregate_credits", "external_ids", "keywords", "content_ratings", "videos",
+        "images", "translations", "alternative_titles", "recommendations", "similar", "reviews",
+        "watch/providers", "changes",
+    }
+)  # fmt: skip
+
+_GENRE_NAMES: dict[Media, dict[int, str]] = {"movie": dict(MOVIE_GENRES), "tv": dict(TV_GENRES)}
+
+
+def warm() -> None:
+    """Build the credit pools, the date table and every template now (well under a second).
+
+    Lazily, the first body would stall the server's loop for ~60 ms (the date table alone), and the
+    requests that queue meanwhile would be timestamped together: a false 429 for a well-paced client.
+    """
+    credit_pools()
+    day_strings()
+    for media, count in TEMPLATES_PER_MEDIA.items():
+        for k in range(count):
+            template_bodies(media, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# One title: its template and the values for the template's slots
+
+
+@dataclass(slots=True)
+class TitleRendering:
+    """What one title's bodies are rendered from: its template, its slot values, its credits cut."""
+
+    media: Media
+    title: str
+    language: str
+    date: str  # the release (first air) date shown
+    template: TemplateBodies
+    values: dict[str, bytes]
+    credits: CreditsCut
+
+    def add_sub_values(self) -> None:
+        """The slots only sub-resources use: filled on demand, most requests append only credits."""
+        title, dumps = self.title, orjson.dumps
+        lang, _, region = self.language.partition("-")
+        self.values.update(
+            BASE_TITLE=dumps(title),
+            ALT_TITLE=dumps(f"{title}: The Movie" if self.media == "movie" else title.upper()),
+            BR_TITLE=dumps(f"O {title}"),
+            LANG=dumps(lang),
+            REGION=dumps(region or "US"),
+            RELEASE_TS=dumps(f"{self.date}T00:00:00.000Z"),
+        )
+
+    def append_credits(self, out: list[bytes | memoryview], aggregate: bool) -> None:
+        append_credits(out, self.media, self.values["ID"], self.credits, aggregate)
+
+
+def _localise(text: str, language: str) -> str:
+    # Visible proof that `language` reached the server (TMDB would translate).
+    return text if language == DEFAULT_LANGUAGE or not text else f"{text} ({language})"
+
+
+def _add_years(date: str, years: int) -> str:
+    year, rest = int(date[:4]) + years, date[4:]
+    if rest == "-02-29" and not calendar.isleap(year):
+        rest = "-02-28"
+    return f"{year:04d}{rest}"
+
+
+@lru_cache(maxsize=4096)
+def _genre_bytes(media: Media, genre_ids: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """(the details' "genres" array, the summaries' "genre_ids" array), serialized."""
+    names = _GENRE_NAMES[media]
+    objs = [{"id": gid, "name": names.get(gid, "")} for gid in genre_ids]
+    return orjson.dumps(objs), orjson.dumps(list(genre_ids))
+
+
+def _render(media: Media, imdb_id: str, language: str, facts: TitleFacts) -> TitleRendering:
+    """The title's template, slot values and credits cut (`imdb_id` must be canonical)."""
+    n = parse_imdb_id(imdb_id)
+    if n is None:
+        raise ValueError(f"not a canonical IMDb id: {imdb_id!r}")
+    seed = digest(f"{media}:{imdb_id}", 64)  # one hash per title: 16 bytes of draws, 2 image paths
+    d = HashDraws(seed[:16])
+    template = template_bodies(media, d.below(TEMPLATES_PER_MEDIA[media]))
+    f = template.facts
+    form = d.below(6)
+    adj, noun = d.pick(ADJECTIVES), d.pick(NOUNS)
+    if form == 0:
+        title = f"The {adj} {noun}"
+    elif form == 1:
+        title = f"{adj} {noun}"
+    elif form == 2:
+        title = f"{noun} of the {adj} {d.pick(NOUNS)}"
+    elif form == 3:
+        title = f"The {noun}"
+    elif form == 4:
+        title = f"{d.pick(FIRST_NAMES)}'s {noun}"
+    else:
+        title = f"{adj} {noun} {d.pick(('II', 'III', 'Returns', 'Reloaded', '2'))}"
+    dumps = orjson.dumps
+    values = {
+        "ID": b"%d" % tmdb_id_for_number(media, n),
+        "IMDB": dumps(imdb_id),
+        "TITLE": dumps(_localise(title, language)),
+        "ORIGINAL": dumps(title if f.origin[2] == "en" else f"{title} ({f.origin[3]} title)"),
+        "OVERVIEW": dumps(_localise(f.overview, language)),
+        "TAGLINE": dumps(_localise(f.tagline, language)),
+        "POSTER": dumps(image_path("", seed[16:37])),
+        "BACKDROP": dumps(image_path("", seed[37:58])),
+    }
+    if f.collection:
+        values["COLLECTION"] = dumps(f"{title} Collection")
+    genres, genre_ids = _genre_bytes(media, facts.genre_ids)
+    day = facts.date
+    values.update(
+        ADULT=b"true" if facts.adult else b"false",
+        GENRES=genres,
+        GENRE_IDS=genre_ids,
+        DATE=b'"%s"' % day.encode(),
+        POPULARITY=dumps(facts.popularity),
+        VOTES=b"%d" % facts.vote_count,
+    )
+    if media == "tv":
+        for season in range(1, f.seasons + 1):
+            values[f"SEASON_{season}"] = b'"%s"' % _add_years(day, season - 1).encode()
+        values["LAST_AIR"] = values[f"SEASON_{f.seasons}"]
+    return TitleRendering(media, title, language, day, template, values, CreditsCut.draw(d))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public body builders
+
+
+def _on(media: Media, imdb_id: str, language: str, date: str | None) -> TitleRendering:
+    facts = title_facts(media, imdb_id)
+    return _render(media, imdb_id, language, facts if date is None else facts._replace(date=date))
+
+
+def _is_credits(media: Media, name: str) -> bool:
+    return name == "credits" or (name == "aggregate_credits" and media == "tv")
+
+
+def details_body(
+    media: Media,
+    imdb_id: str,
+    append: Sequence[str] = (),
+    language: str = DEFAULT_LANGUAGE,
+    date: str | None = None,
+) -> bytes:
+    """The details body of /movie/{id} or /tv/{id} with one key per known appended sub-resource.
+
+    `imdb_id` names the title (its TMDB id derives from it); `append` should already be split and
+    de-duplicated. Names TMDB does not know for this media are silently ignored, as TMDB does.
+    `date` replaces the title's own date (the discover universe's crowded day).
+    """
+    r = _on(media, imdb_id, language, date)
+    out: list[bytes | memoryview] = []
+    r.template.details.fill(r.values, out)
+    if append:
+        out[-1] = out[-1][:-1]  # reopen the object: drop its closing brace
+        subs = r.template.subs
+        for name in append:
+            if name in subs:
+                if "LANG" not in r.values:
+                    r.add_sub_values()
+                out.append(b',"%s":' % name.encode())
+                subs[name].fill(r.values, out)
+            elif _is_credits(media, name):
+                out.append(b',"%s":' % name.encode())
+                r.append_credits(out, name == "aggregate_credits")
+        out.append(b"}")
+    return b"".join(out)
+
+
+def sub_resource_body(
+    media: Media, imdb_id: str, name: str, language: str = DEFAULT_LANGUAGE, date: str | None = None
+) -> bytes | None:
+    """The body of /movie/{id}/{name} or /tv/{id}/{name} alone (None: no such sub-resource).
+
+    The same object `details_body(..., append=[name])` embeds under `name`: the course scripts'
+    "details, then credits" makes two requests where append_to_response makes one.
+    """
+    r = _on(media, imdb_id, language, date)
+    out: list[bytes | memoryview] = []
+    template = r.template.subs.get(name)
+    if template is not None:
+        if "LANG" not in r.values:
+            r.add_sub_values()
+        template.fill(r.values, out)
+    elif _is_credits(media, name):
+        r.append_credits(out, name == "aggregate_credits")
+    else:
+        return None
+    return b"".join(out)
+
+
+_FIND_EMPTY = (
+    b'{"movie_results":[],"person_results":[],"tv_results":[],"tv_episode_results":[],"tv_season_results":[]}'
+)
+
+
+def find_body(
+    imdb_id: str,
+    language: str = DEFAULT_LANGUAGE,
+    overrides: Mapping[str, Kind] | None = None,
+    date: str | None = None,
+) -> bytes:
+    """The body of /find/{imdb_id}?external_source=imdb_id (HTTP 200 even when nothing matches).
+
+    `date` replaces the title's own date, as in `details_body`.
+    """
+    media = media_of_kind(kind_of(imdb_id, overrides))
+    if media is None or parse_imdb_id(imdb_id) is None:
+        return _FIND_EMPTY
+    r = _on(media, imdb_id, language, date)
+    out: list[bytes | memoryview] = [b'{"movie_results":[' if media == "movie" else b'{"movie_results":[],']
+    if media == "tv":
+        out.append(b'"person_results":[],"tv_results":[')
+    r.template.summary.fill(r.values, out)
+    if media == "movie":
+        out.append(b'],"person_results":[],"tv_results":[],"tv_episode_results":[],"tv_season_results":[]}')
+    else:
+        out.append(b'],"tv_episode_results":[],"tv_season_results":[]}')
+    return b"".join(out)
+
+
+def discover_result(
+    media: Media, imdb_id: str, facts: TitleFacts, language: str, out: list[bytes | memoryview]
+) -> None:
+    """Append one /discover result (a summary object, serialized) for this title to `out`."""
+    r = _render(media, imdb_id, language, facts)
+    r.template.discover.fill(r.values, out)
+
+
+def _genre_objs(genres: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
+    return [{"id": gid, "name": name} for gid, name in genres]
+
+
+@cache
+def genre_list_body(media: Media) -> bytes:
+    return orjson.dumps({"genres": _genre_objs(MOVIE_GENRES if media == "movie" else TV_GENRES)})

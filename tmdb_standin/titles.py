@@ -1,0 +1,263 @@
+"""Which titles exist: kinds, ids, and each title's date, genres, votes and adult flag.
+
+Pure and deterministic: everything derives from a keyed hash of the IMDb id (draws.py), so the same
+id gives the same answer in every process; tests compute the expected outcome with `kind_of`,
+`tmdb_id_of` and `direct_lookup`.
+
+Kinds (share of canonical ids):
+    movie         92%  /find -> movie_results; /movie/tt... -> this movie
+    tv             3%  /find -> tv_results;    /movie/tt... -> 404 (status 34)
+    unknown        3%  /find -> all arrays empty; /movie/tt... -> 404 (status 34)
+    direct_404     1%  /find -> movie_results; /movie/tt... -> 404 although TMDB has it
+    direct_wrong   1%  /find -> movie_results; /movie/tt... -> the body of ANOTHER movie
+
+TMDB ids: an affine permutation of the IMDb number modulo a prime, one for movies and another for
+TV, so each media has its own id space (as on TMDB) and the inverse is exact.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import hashlib
+import itertools
+import math
+from collections.abc import Iterator, Mapping
+from datetime import date as Date
+from functools import cache, lru_cache
+from typing import Literal, NamedTuple, get_args
+
+from harvester.items import Media
+
+from .draws import HASH_PERSON, digest
+
+Kind = Literal["movie", "tv", "unknown", "direct_404", "direct_wrong"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+MOVIE_GENRES: tuple[tuple[int, str], ...] = (
+    (28, "Action"), (12, "Adventure"), (16, "Animation"), (35, "Comedy"), (80, "Crime"),
+    (99, "Documentary"), (18, "Drama"), (10751, "Family"), (14, "Fantasy"), (36, "History"),
+    (27, "Horror"), (10402, "Music"), (9648, "Mystery"), (10749, "Romance"),
+    (878, "Science Fiction"), (10770, "TV Movie"), (53, "Thriller"), (10752, "War"), (37, "Western"),
+)  # fmt: skip
+TV_GENRES: tuple[tuple[int, str], ...] = (
+    (10759, "Action & Adventure"), (16, "Animation"), (35, "Comedy"), (80, "Crime"),
+    (99, "Documentary"), (18, "Drama"), (10751, "Family"), (10762, "Kids"), (9648, "Mystery"),
+    (10763, "News"), (10764, "Reality"), (10765, "Sci-Fi & Fantasy"), (10766, "Soap"),
+    (10767, "Talk"), (10768, "War & Politics"), (37, "Western"),
+)  # fmt: skip
+
+# ---------------------------------------------------------------------------------------------
+# Identity: kinds and ids
+
+_MAX_IMDB = 100_000_000  # tt + 7 or 8 digits
+_PRIME = 100_000_007  # the smallest prime above _MAX_IMDB: the affine maps below are bijections
+_AFFINE: dict[Media, tuple[int, int]] = {"movie": (48_271, 1_234_567), "tv": (69_621, 7_654_321)}
+_AFFINE_INV: dict[Media, int] = {m: pow(a, -1, _PRIME) for m, (a, _) in _AFFINE.items()}
+_KIND_BY_PERMILLE: tuple[tuple[int, Kind], ...] = (
+    (920, "movie"),
+    (950, "tv"),
+    (980, "unknown"),
+    (990, "direct_404"),
+    (1000, "direct_wrong"),
+)
+
+
+def parse_imdb_id(imdb_id: str) -> int | None:
+    """The number of a canonical IMDb id ('tt' + 7 digits, or 8 without a leading zero), else None.
+
+    Only the canonical spelling is known, so every number has exactly one id and the id maps are
+    bijections ('tt00000009' is not 'tt0000009').
+    """
+    digits = imdb_id[2:]
+    if not imdb_id.startswith("tt") or not digits.isascii() or not digits.isdigit():
+        return None
+    if len(digits) == 7 or (len(digits) == 8 and digits[0] != "0"):
+        n = int(digits)
+        return n if n > 0 else None
+    return None
+
+
+def imdb_id_from_number(n: int) -> str:
+    return f"tt{n:07d}"
+
+
+def _kind_of_canonical(imdb_id: str) -> Kind:
+    permille = int.from_bytes(digest(imdb_id), "big") % 1000
+    for bound, kind in _KIND_BY_PERMILLE:
+        if permille < bound:
+            return kind
+    raise AssertionError("unreachable: the last bound is 1000")
+
+
+@lru_cache(maxsize=65_536)
+def _natural_kind(imdb_id: str) -> Kind:
+    return "unknown" if parse_imdb_id(imdb_id) is None else _kind_of_canonical(imdb_id)
+
+
+def kind_of_number(n: int) -> Kind:
+    """`kind_of(imdb_id_from_number(n))` without overrides or caching: for scanning many numbers."""
+    return _kind_of_canonical(imdb_id_from_number(n)) if 0 < n < _MAX_IMDB else "unknown"
+
+
+def kind_of(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> Kind:
+    """What TMDB knows about this IMDb id. `overrides` pins chosen ids (e.g. real series ids to 'tv')."""
+    if overrides:
+        pinned = overrides.get(imdb_id)
+        if pinned is not None:
+            return pinned
+    return _natural_kind(imdb_id)
+
+
+def media_of_kind(kind: Kind) -> Media | None:
+    if kind == "tv":
+        return "tv"
+    return None if kind == "unknown" else "movie"
+
+
+def _tmdb_id(media: Media, n: int) -> int:
+    a, b = _AFFINE[media]
+    return (a * n + b) % _PRIME + 1
+
+
+def tmdb_id_for_number(media: Media, n: int) -> int:
+    """The TMDB id of IMDb number n in this media's id space (whatever its kind)."""
+    return _tmdb_id(media, n)
+
+
+def tmdb_id_of(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> int:
+    """The TMDB id (movie or TV space, by kind). Raises LookupError for ids TMDB does not know."""
+    media = media_of_kind(kind_of(imdb_id, overrides))
+    n = parse_imdb_id(imdb_id)
+    if media is None or n is None:
+        raise LookupError(f"TMDB does not know {imdb_id!r}")
+    return _tmdb_id(media, n)
+
+
+def imdb_id_for(media: Media, tmdb_id: int, overrides: Mapping[str, Kind] | None = None) -> str | None:
+    """The inverse of `tmdb_id_of`: the IMDb id behind /movie/{tmdb_id} or /tv/{tmdb_id}, or None."""
+    if not 1 <= tmdb_id <= _PRIME:
+        return None
+    _, b = _AFFINE[media]
+    n = ((tmdb_id - 1 - b) * _AFFINE_INV[media]) % _PRIME
+    if not 0 < n < _MAX_IMDB:
+        return None
+    imdb_id = imdb_id_from_number(n)
+    return imdb_id if media_of_kind(kind_of(imdb_id, overrides)) == media else None
+
+
+def direct_lookup(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> str | None:
+    """The IMDb id of the movie whose body `GET /movie/{imdb_id}` returns, or None for a 404."""
+    kind = kind_of(imdb_id, overrides)
+    if kind == "movie":
+        return imdb_id
+    if kind != "direct_wrong":
+        return None
+    n = parse_imdb_id(imdb_id)
+    assert n is not None  # only canonical ids hash to a known kind, unless pinned by an override
+    # The next plain movie: a stable, plausible mix-up (a neighbouring id).
+    for m in range(n + 1, _MAX_IMDB):
+        other = imdb_id_from_number(m)
+        if kind_of(other, overrides) == "movie":
+            return other
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-title facts
+#
+# What discover filters and sorts on is drawn per title, not per template (1,024 templates would
+# give only 1,024 distinct dates): the release (first air) date, genres, vote count, popularity and
+# the adult flag. Details, /find results and discover results all splice in these same values.
+
+FIRST_YEAR, LAST_YEAR = 1900, 2025
+# Titles per year grow by a factor e every 25 years: 2025 has ~150x as many as 1900, and the
+# 25 years 2001..2025 hold ~63% of all titles. Within a year, every day is equally likely.
+_YEAR_SCALE = 25.0
+_YEAR_CUMULATIVE: tuple[int, ...] = tuple(
+    itertools.accumulate(
+        round(1000 * math.exp((y - FIRST_YEAR) / _YEAR_SCALE)) for y in range(FIRST_YEAR, LAST_YEAR + 1)
+    )
+)
+# Genre draws, repeated ids likelier (Drama and Comedy dominate TMDB as they do IMDb).
+_GENRE_DRAW: dict[Media, tuple[int, ...]] = {
+    "movie": (*(gid for gid, _ in MOVIE_GENRES), *(18,) * 5, *(35,) * 3, 53, 28, 27, 99, 10749, 80),
+    "tv": (*(gid for gid, _ in TV_GENRES), *(18,) * 4, *(35,) * 3, 99, 10764, 80, 16),
+}
+# (offset of January 1st in day_strings(), days in the year), per year
+_YEAR_SPANS: tuple[tuple[int, int], ...] = tuple(
+    (Date(y, 1, 1).toordinal() - Date(FIRST_YEAR, 1, 1).toordinal(), 366 if calendar.isleap(y) else 365)
+    for y in range(FIRST_YEAR, LAST_YEAR + 1)
+)
+_GENRE_ORDER: dict[Media, dict[int, int]] = {
+    "movie": {gid: i for i, (gid, _) in enumerate(MOVIE_GENRES)},
+    "tv": {gid: i for i, (gid, _) in enumerate(TV_GENRES)},
+}
+_ADULT_PERMILLE: dict[Media, int] = {"movie": 15, "tv": 5}
+
+
+class TitleFacts(NamedTuple):
+    """The per-title facts every body of a title agrees on (see `title_facts`)."""
+
+    date: str  # YYYY-MM-DD: release_date (movie) or first_air_date (tv)
+    genre_ids: tuple[int, ...]  # in the order of the media's genre list
+    vote_count: int
+    popularity: float
+    adult: bool
+
+
+def title_facts(media: Media, imdb_id: str) -> TitleFacts:
+    """The date, genres, vote count, popularity and adult flag of a title (pure, one hash).
+
+    The discover universe may move a title's date (StandinConfig.crowded_day): details then take
+    the date as an argument, see `bodies.details_body`. Inlined draws: the universe calls this 80,000 times.
+    """
+    v = int.from_bytes(digest(f"facts:{media}:{imdb_id}", 16), "big")  # 128 bits; ~85 are drawn
+    v, r = divmod(v, _YEAR_CUMULATIVE[-1])
+    first, days = _YEAR_SPANS[bisect.bisect_right(_YEAR_CUMULATIVE, r)]
+    v, r = divmod(v, days)
+    day = day_strings()[first + r]
+    pool = _GENRE_DRAW[media]
+    size = len(pool)
+    v, extra = divmod(v, 3)
+    v, r = divmod(v, size)
+    picked = {pool[r]}
+    for _ in range(extra):
+        v, r = divmod(v, size)
+        picked.add(pool[r])
+    v, r = divmod(v, 1_000_000)
+    popular = r / 1_000_000
+    v, noise = divmod(v, 40)
+    return TitleFacts(
+        date=day,
+        genre_ids=tuple(sorted(picked, key=_GENRE_ORDER[media].__getitem__)),
+        vote_count=int(20_000 * popular**4) + noise,
+        popularity=round(0.6 + 120 * popular**3, 3),
+        adult=v % 1000 < _ADULT_PERMILLE[media],
+    )
+
+
+@cache
+def day_strings() -> tuple[str, ...]:
+    """Every date FIRST_YEAR-01-01 .. LAST_YEAR-12-31 as YYYY-MM-DD (about 46,000 strings)."""
+    start = Date(FIRST_YEAR, 1, 1).toordinal()
+    end = Date(LAST_YEAR, 12, 31).toordinal()
+    return tuple(Date.fromordinal(o).isoformat() for o in range(start, end + 1))
+
+
+def media_numbers(media: Media, start: int = 1) -> Iterator[int]:
+    """The IMDb numbers from `start` up whose natural kind (no overrides) is of this media, in order.
+
+    `media_of_kind(kind_of_number(n)) == media`, computed with a copied hash state: the discover
+    universe scans some 700,000 numbers to find 20,000 TV titles.
+    """
+    base = hashlib.blake2b(digest_size=8, person=HASH_PERSON)
+    from_bytes = int.from_bytes
+    tv = media == "tv"
+    for n in range(max(1, start), _MAX_IMDB):
+        h = base.copy()
+        h.update(b"tt%07d" % n)
+        permille = from_bytes(h.digest(), "big") % 1000
+        # movie: plain, direct_404 and direct_wrong (< 920 or >= 980); tv: 920..949
+        if (920 <= permille < 950) if tv else (permille < 920 or permille >= 980):
+            yield n
