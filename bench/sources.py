@@ -48,12 +48,12 @@ async def run(
         sink=SinkSettings(url=str(tmp / label)),
     )
     result = await harvest(settings, CREDS, progress=False)
-    selected = int(result.summary["source"]["selected"])
+    selected = int(result.summary.source.selected)
     stats = standin.stats
     return {
         "label": label,
         "titles": selected,
-        "records": int(result.summary["harvested"]),
+        "records": int(result.summary.harvested),
         "requests": stats.requests,
         "routes": {k: v for k, v in stats.by_route.items() if v},
         "per_title": stats.requests / max(1, selected),

@@ -15,52 +15,18 @@ import importlib.util
 import logging
 import os
 import re
-import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from . import config as config_mod
+from .command import EXIT_INTERNAL, run_command
 from .config import Credentials
-from .errors import CredentialError, HarvesterError, Interrupted, TmdbUnavailable
+from .errors import CredentialError, Interrupted, TmdbUnavailable
+from .logs import setup_logging
 from .stats import format_summary
 
 log = logging.getLogger("harvester")
-
-EXIT_INTERNAL = 1
 STANDIN_COMMANDS = ("demo", "standin")  # run by the stand-in's own program, see _hand_over_to_standin
-
-
-class RedactSecrets(logging.Filter):
-    """Last line of defence: no log record leaves with a credential in it."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            if any(s in message for s in self._secrets):
-                record.msg, record.args = redact(message, self._secrets), None
-        return True
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def setup_logging(verbose: bool, secrets: Sequence[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("harvester").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
@@ -118,23 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     credentials = Credentials.from_env()
     setup_logging(args.verbose, credentials.secrets())
-    try:
-        if args.command == "run":
-            return _run_command(args, credentials)
-        if args.command == "check":
-            return _check_command(args, credentials)
-        if args.command == "genres":
-            return _genres_command(args, credentials)
-        raise AssertionError(args.command)
-    except HarvesterError as exc:
-        print(f"harvester: error: {redact(str(exc), credentials.secrets())}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # the one place an unexpected error becomes a line and an exit code
-        if args.verbose:
-            log.exception("internal error")
-        message = redact(f"{exc.__class__.__name__}: {exc}", credentials.secrets())
-        print(f"harvester: internal error: {message} (run with -v for details)", file=sys.stderr)
-        return EXIT_INTERNAL
+    command = {"run": _run, "check": _check, "genres": _genres}[args.command]
+    return run_command(
+        lambda stop: command(args, credentials, stop), verbose=args.verbose, secrets=credentials.secrets()
+    )
 
 
 def _hand_over_to_standin(argv: list[str]) -> int:
@@ -153,35 +106,31 @@ def _hand_over_to_standin(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "tmdb_standin", *argv])
 
 
-def _run_command(args: argparse.Namespace, credentials: Credentials) -> int:
+async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
     settings = config_mod.load(args.config)
     _require(credentials)
+    from .runner import harvest
 
-    async def go(stop: asyncio.Event) -> int:
-        from .runner import harvest
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + args.max_runtime if args.max_runtime else None
-        result = await harvest(
-            settings,
-            credentials,
-            fresh=args.fresh,
-            stop=stop,
-            deadline=deadline,
-            grace_s=args.grace,
-            progress=not args.no_progress,
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.max_runtime if args.max_runtime else None
+    result = await harvest(
+        settings,
+        credentials,
+        fresh=args.fresh,
+        stop=stop,
+        deadline=deadline,
+        grace_s=args.grace,
+        progress=not args.no_progress,
+    )
+    print(format_summary(result.summary))
+    if result.status == "complete":
+        return 0
+    if not result.stopped:
+        raise TmdbUnavailable(
+            f"{result.summary.pending} titles still fail after their retries (TMDB unavailable for "
+            "them); they stay pending and the next run tries them first"
         )
-        print(format_summary(result.summary))
-        if result.status == "complete":
-            return 0
-        if not result.stopped:
-            raise TmdbUnavailable(
-                f"{result.summary['pending']} titles still fail after their retries (TMDB unavailable for "
-                "them); they stay pending and the next run tries them first"
-            )
-        raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
-
-    return _run_async(go)
+    raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
 
 
 def _require(credentials: Credentials) -> None:
@@ -189,65 +138,23 @@ def _require(credentials: Credentials) -> None:
         raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
 
 
-def _check_command(args: argparse.Namespace, credentials: Credentials) -> int:
+async def _check(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
     settings = config_mod.load(args.config)
     _require(credentials)
+    from .check import check
 
-    async def go(stop: asyncio.Event) -> int:
-        from .check import check
-
-        print(await check(settings, credentials))
-        return 0
-
-    return _run_async(go)
+    print(await check(settings, credentials))
+    return 0
 
 
-def _genres_command(args: argparse.Namespace, credentials: Credentials) -> int:
+async def _genres(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
     settings = config_mod.load(args.config) if args.config else config_mod.Settings()
     _require(credentials)
+    from .ratelimit import RateLimiter
+    from .source.discover import genre_list
+    from .tmdb_client import TmdbClient
 
-    async def go(stop: asyncio.Event) -> int:
-        from .ratelimit import RateLimiter
-        from .source.discover import genre_list
-        from .tmdb_client import TmdbClient
-
-        async with TmdbClient(settings.tmdb, credentials, RateLimiter(settings.tmdb.rate_limit)) as client:
-            for gid, name in await genre_list(client, args.media):
-                print(f"{gid:>6}  {name}")
-        return 0
-
-    return _run_async(go)
-
-
-def _run_async(main_coro: Callable[[asyncio.Event], Coroutine[Any, Any, int]]) -> int:
-    """Run with SIGTERM/SIGINT handling: the first signal asks for a clean stop, the second cancels."""
-
-    async def wrapper() -> int:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        task = asyncio.current_task()
-        assert task is not None
-
-        def on_signal(signame: str) -> None:
-            if stop.is_set():
-                log.warning("%s again: stopping now", signame)
-                task.cancel()
-            else:
-                log.warning("%s: finishing in-flight work, then saving progress (again to stop now)", signame)
-                stop.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal, sig.name)
-        try:
-            return await main_coro(stop)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-
-    try:
-        return asyncio.run(wrapper())
-    except asyncio.CancelledError:
-        # Only the second signal cancels the main task; every commit is atomic, so the state is
-        # consistent and the next run resumes.
-        print("harvester: stopped at once; progress up to the last commit is saved", file=sys.stderr)
-        return Interrupted.exit_code
+    async with TmdbClient(settings.tmdb, credentials, RateLimiter(settings.tmdb.rate_limit)) as client:
+        for gid, name in await genre_list(client, args.media):
+            print(f"{gid:>6}  {name}")
+    return 0

@@ -25,9 +25,9 @@ import tomllib
 from typing import Any, Protocol
 
 from . import config as config_mod
-from .cli import RedactSecrets
 from .config import Credentials, Settings, is_s3_url, parse_s3_url
 from .errors import ConfigError, CredentialError, InputUnavailable, StateError
+from .logs import RedactSecrets
 from .runner import harvest
 
 log = logging.getLogger("harvester")
@@ -69,16 +69,16 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
     s = result.summary
     return {
         "status": result.status,
-        "harvested": s["harvested"],
-        "misses": sum(s["misses"].values()),
-        "failed": s["failed"],
-        "pending": s["pending"],
-        "requests": s["requests"],
-        "throttled": s["throttled"],
-        "objects": s["objects"],
-        "elapsed_s": s["elapsed_s"],
-        "run": s["run"],
-        "run_totals": s["run_totals"],
+        "harvested": s.harvested,
+        "misses": sum(s.misses.values()),
+        "failed": s.failed,
+        "pending": s.pending,
+        "requests": s.requests,
+        "throttled": s.throttled,
+        "objects": s.objects,
+        "elapsed_s": s.elapsed_s,
+        "run": s.run,
+        "run_totals": s.run_totals,
     }
 
 

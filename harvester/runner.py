@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
 from .committer import Committer, reconcile, remove_runs
 from .config import Credentials, Settings, SinkSettings, media_of
@@ -26,7 +26,7 @@ from .sink import Sink, open_sink
 from .sink.base import Capabilities
 from .source import Prepare, Source, open_source
 from .state import RunState, StateStore, state_key
-from .stats import Stats
+from .stats import SourceSummary, Stats, Summary
 from .tmdb_client import TmdbClient
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ Status = Literal["complete", "incomplete"]
 @dataclass(frozen=True)
 class RunResult:
     status: Status
-    summary: dict[str, Any]
+    summary: Summary
     stopped: bool = False  # a stop or the deadline cut it short (else: incomplete means titles are pending)
 
 
@@ -193,7 +193,7 @@ async def _run(
         await _finish_superseded(sink, store, state)
     status: Status = "complete" if complete else "incomplete"
     summary = _summary(settings, sink, source, state, stats, client, status)
-    await sink.put(summary_key(state), orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    await sink.put(summary_key(state), msgspec.json.format(msgspec.json.encode(summary), indent=2))
     return RunResult(status, summary, stopped=not exhausted)
 
 
@@ -299,38 +299,38 @@ def _summary(
     stats: Stats,
     client: TmdbClient,
     status: Status,
-) -> dict[str, Any]:
+) -> Summary:
     elapsed = stats.elapsed()
     src = source.stats
-    return {
-        "status": status,
-        "run": state.tag,
-        "source": {
-            "describe": source.describe(),
-            "rows": src.rows,
-            "malformed": src.malformed,
-            "duplicates": src.duplicates,
-            "filtered_out": src.filtered_out,
-            "selected": src.selected,
-        },
-        "skipped_done": stats.skipped_done,
-        "harvested": stats.harvested,
-        "misses": dict(stats.misses),
-        "failed": stats.failed,
-        "failures": dict(stats.failures),
-        "final_failures": stats.final_failures[:FINAL_FAILURES_LISTED],
-        "pending": len(state.pending),
-        "requests": client.counters.requests,
-        "throttled": client.counters.throttled,
-        "retries": client.counters.retries,
-        "objects": stats.objects,
-        "bytes_written": stats.bytes_written,
-        "elapsed_s": round(elapsed, 3),
-        "achieved_rps": round(client.counters.requests / elapsed, 2) if elapsed > 0 else 0.0,
-        "rate_limit": settings.tmdb.rate_limit,
-        "output": f"{sink.url.rstrip('/')}/{state.partition}/",
-        "run_totals": dict(state.counts),
-    }
+    return Summary(
+        status=status,
+        run=state.tag,
+        source=SourceSummary(
+            describe=source.describe(),
+            rows=src.rows,
+            malformed=src.malformed,
+            duplicates=src.duplicates,
+            filtered_out=src.filtered_out,
+            selected=src.selected,
+        ),
+        skipped_done=stats.skipped_done,
+        harvested=stats.harvested,
+        misses=dict(stats.misses),
+        failed=stats.failed,
+        failures=dict(stats.failures),
+        final_failures=stats.final_failures[:FINAL_FAILURES_LISTED],
+        pending=len(state.pending),
+        requests=client.counters.requests,
+        throttled=client.counters.throttled,
+        retries=client.counters.retries,
+        objects=stats.objects,
+        bytes_written=stats.bytes_written,
+        elapsed_s=round(elapsed, 3),
+        achieved_rps=round(client.counters.requests / elapsed, 2) if elapsed > 0 else 0.0,
+        rate_limit=settings.tmdb.rate_limit,
+        output=f"{sink.url.rstrip('/')}/{state.partition}/",
+        run_totals=dict(state.counts),
+    )
 
 
 def _first_known(group: BaseExceptionGroup[BaseException]) -> HarvesterError | None:

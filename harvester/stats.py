@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
+
+import msgspec
 
 
 @dataclass
@@ -30,34 +32,68 @@ class Stats:
         return time.monotonic() - self.started
 
 
-def format_summary(summary: dict[str, Any]) -> str:
+class SourceSummary(msgspec.Struct, frozen=True, kw_only=True):
+    describe: str
+    rows: int
+    malformed: int
+    duplicates: int
+    filtered_out: int
+    selected: int
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    """One invocation's report: printed by the CLI, returned to Lambda, stored as `summary.json`."""
+
+    status: Literal["complete", "incomplete"]
+    run: str  # the run tag
+    source: SourceSummary
+    skipped_done: int
+    harvested: int
+    misses: dict[str, int]  # by reason
+    failed: int  # final failures of this invocation
+    failures: dict[str, int]  # final failures by reason
+    final_failures: list[str]  # their titles (the first 100; outcomes-*.jsonl has them all)
+    pending: int  # titles whose retries ran out, tried again by the next run
+    requests: int
+    throttled: int
+    retries: int
+    objects: int
+    bytes_written: int
+    elapsed_s: float
+    achieved_rps: float
+    rate_limit: float
+    output: str
+    run_totals: dict[str, int]  # the whole run's counts, all invocations
+
+
+def format_summary(summary: Summary) -> str:
     """The human-readable end-of-run report (the same facts as the JSON summary object)."""
-    misses = summary["misses"]
+    misses = summary.misses
     miss_text = ", ".join(f"{k} {v}" for k, v in sorted(misses.items())) or "none"
-    src = summary["source"]
+    src = summary.source
     lines = [
-        f"status           {summary['status']}",
-        f"source           {src['describe']}",
-        f"rows read        {src['rows']}  (malformed {src['malformed']}, duplicates {src['duplicates']}, "
-        f"filtered out {src['filtered_out']})",
-        f"titles selected  {src['selected']}  (done by earlier invocations: {summary['skipped_done']})",
-        f"harvested        {summary['harvested']}",
+        f"status           {summary.status}",
+        f"source           {src.describe}",
+        f"rows read        {src.rows}  (malformed {src.malformed}, duplicates {src.duplicates}, "
+        f"filtered out {src.filtered_out})",
+        f"titles selected  {src.selected}  (done by earlier invocations: {summary.skipped_done})",
+        f"harvested        {summary.harvested}",
         f"misses           {sum(misses.values())}  ({miss_text})",
-        f"failures         {summary['failed']}  (final; pending, tried again by the next run: "
-        f"{summary['pending']})",
-        f"requests         {summary['requests']}  "
-        f"(429s {summary['throttled']}, retries {summary['retries']})",
-        f"objects written  {summary['objects']}  ({summary['bytes_written'] / 1e6:.1f} MB)",
-        f"elapsed          {summary['elapsed_s']:.1f} s",
-        f"achieved rate    {summary['achieved_rps']:.1f} requests/s (limit {summary['rate_limit']:g})",
-        f"output           {summary['output']}",
+        f"failures         {summary.failed}  (final; pending, tried again by the next run: "
+        f"{summary.pending})",
+        f"requests         {summary.requests}  "
+        f"(429s {summary.throttled}, retries {summary.retries})",
+        f"objects written  {summary.objects}  ({summary.bytes_written / 1e6:.1f} MB)",
+        f"elapsed          {summary.elapsed_s:.1f} s",
+        f"achieved rate    {summary.achieved_rps:.1f} requests/s (limit {summary.rate_limit:g})",
+        f"output           {summary.output}",
     ]
-    if summary["final_failures"]:
-        names = ", ".join(summary["final_failures"][:10])
-        more = len(summary["final_failures"]) - 10
+    if summary.final_failures:
+        names = ", ".join(summary.final_failures[:10])
+        more = len(summary.final_failures) - 10
         lines.append(f"failed for good  {names}{f' and {more} more' if more > 0 else ''}")
-    if summary["run_totals"]:
-        t = summary["run_totals"]
+    if summary.run_totals:
+        t = summary.run_totals
         lines.append(
             f"whole run        harvested {t.get('harvested', 0)}, misses {t.get('misses', 0)}, "
             f"failures {t.get('failed', 0)}, objects {t.get('objects', 0)}"

@@ -77,10 +77,10 @@ async def test_harvest_to_s3_every_movie_exactly_once(
     assert any(k.endswith("summary.json") for k in lake.other)
     assert await open_uploads(endpoint, bucket) == []
     s = result.summary
-    assert s["harvested"] == len(expected.found)
-    assert sum(s["misses"].values()) == len(expected.misses)
-    assert s["failed"] == 0 and s["throttled"] == 0
-    assert s["source"]["selected"] == len(ids)
+    assert s.harvested == len(expected.found)
+    assert sum(s.misses.values()) == len(expected.misses)
+    assert s.failed == 0 and s.throttled == 0
+    assert s.source.selected == len(ids)
 
 
 async def test_configured_rate_is_never_exceeded_at_the_server(
@@ -96,7 +96,7 @@ async def test_configured_rate_is_never_exceeded_at_the_server(
     assert standin.stats.rate_limited == 0
     assert standin.stats.max_window <= 40
     assert standin.stats.max_in_flight <= 20
-    assert result.summary["throttled"] == 0
+    assert result.summary.throttled == 0
 
 
 async def test_real_sample_csv_to_local_directory(standin: RunningStandin, tmp_path: Path) -> None:
@@ -110,8 +110,8 @@ async def test_real_sample_csv_to_local_directory(standin: RunningStandin, tmp_p
     lake = read_local_lake(lake_dir)
     assert set(lake.record_ids()) == expected.found
     assert lake.miss_reasons() == expected.misses
-    s = result.summary["source"]
-    assert s["rows"] == 100 and s["selected"] == len(ids) and s["duplicates"] == 100 - len(ids)
+    s = result.summary.source
+    assert s.rows == 100 and s.selected == len(ids) and s.duplicates == 100 - len(ids)
     assert not list(lake_dir.rglob("*.harvest-tmp"))
 
 
@@ -128,7 +128,7 @@ async def test_filters_and_language_and_appends_reach_tmdb(standin: RunningStand
         source={"genres": ("Drama",)},
     )
     result = await harvest(settings, CREDS, progress=False)
-    assert result.summary["source"]["filtered_out"] > 0
+    assert result.summary.source.filtered_out > 0
     lake = read_local_lake(lake_dir)
     records = [r for rs in lake.data.values() for r in rs]
     assert records
@@ -143,7 +143,7 @@ async def test_find_lookup_mode_costs_two_requests_per_movie(standin: RunningSta
     expected = expected_movies(distinct_ids(csv))
     settings = settings_for(standin, csv, str(tmp_path / "lake"), lookup="find")
     result = await harvest(settings, CREDS, progress=False)
-    assert result.summary["harvested"] == len(expected.found)
+    assert result.summary.harvested == len(expected.found)
     # one /authentication, then /find for every title and details for every movie found
     assert standin.stats.by_route["find"] == 40
     assert standin.stats.by_route["movie"] == len(expected.found)
@@ -186,17 +186,17 @@ async def test_transient_faults_are_retried_and_exhausted_ones_recorded(
     assert doomed not in got
     # A transient failure is never final in its first run: the title stays pending, the run incomplete.
     assert result.status == "incomplete" and not result.stopped
-    assert result.summary["pending"] == 1 and result.summary["failed"] == 0
-    assert result.summary["retries"] >= 12
+    assert result.summary.pending == 1 and result.summary.failed == 0
+    assert result.summary.retries >= 12
     assert [o for o in lake.outcomes if o["outcome"] == "failed"] == []
     # The next runs take it first (one request each when it fails again: 3 attempts per run) ...
     second = await harvest(settings, CREDS, progress=False)
-    assert second.status == "incomplete" and second.summary["pending"] == 1
-    assert second.summary["requests"] == 1 + 3  # /authentication, then only the pending title
+    assert second.status == "incomplete" and second.summary.pending == 1
+    assert second.summary.requests == 1 + 3  # /authentication, then only the pending title
     # ... and in its third run the failure becomes final: listed in the outcomes and the summary.
     third = await harvest(settings, CREDS, progress=False)
     assert third.status == "complete"
-    assert third.summary["failed"] == 1 and third.summary["final_failures"] == [doomed]
+    assert third.summary.failed == 1 and third.summary.final_failures == [doomed]
     failed = [o for o in read_local_lake(tmp_path / "lake").outcomes if o["outcome"] == "failed"]
     assert [(o["imdb_id"], o["reason"], o["attempts"]) for o in failed] == [
         (doomed, "http_503 after 3 attempts", 3)
@@ -213,8 +213,8 @@ async def test_429_pauses_every_worker_and_honours_retry_after(
     standin.config.retry_after = 0.2
     settings = settings_for(standin, csv, str(tmp_path / "lake"))
     result = await harvest(settings, CREDS, progress=False)
-    assert result.summary["throttled"] == 1
-    assert result.summary["failed"] == 0
+    assert result.summary.throttled == 1
+    assert result.summary.failed == 0
     assert read_local_lake(tmp_path / "lake").record_ids()[first] == 1
 
 
@@ -229,7 +229,7 @@ async def test_big_chunks_go_multipart_and_leave_no_upload_open(
         standin, csv, f"s3://{bucket}/{PREFIX}", endpoint, concurrency=16, sink={"chunk_size": 1000}
     )
     result = await harvest(settings, CREDS, progress=False)
-    assert result.summary["bytes_written"] > 8 * 1024 * 1024  # one object, above the part size
+    assert result.summary.bytes_written > 8 * 1024 * 1024  # one object, above the part size
     lake = await read_s3_lake(endpoint, bucket)
     assert len(lake.data) == 1
     assert set(lake.record_ids()) == expected.found

@@ -68,8 +68,8 @@ async def test_ids_source_mixes_imdb_and_tmdb_ids(standin: RunningStandin, tmp_p
     lake = read_local_lake(tmp_path / "lake")
     got = lake.record_ids()
     assert set(got) == set(movies) and max(got.values()) == 1
-    s = result.summary["source"]
-    assert s["duplicates"] == 1 and s["malformed"] == 1 and s["selected"] == 7
+    s = result.summary.source
+    assert s.duplicates == 1 and s.malformed == 1 and s.selected == 7
     assert lake.miss_reasons() == {"None": "not_found"}  # the unknown TMDB id 999999999
     assert [o["tmdb_id"] for o in lake.outcomes] == [999999999]
     # a TMDB id needs no lookup: one request each

@@ -205,9 +205,9 @@ async def test_a_fresh_request_retried_resumes_the_run_it_started(
     stop = asyncio.Event()
     stop.set()  # the fresh invocation is cut short at once, after its state exists
     cut = await harvest(settings, creds, fresh=True, fresh_id="exec-1", stop=stop, progress=False)
-    assert cut.status == "incomplete" and cut.summary["run"] != first.summary["run"]
+    assert cut.status == "incomplete" and cut.summary.run != first.summary.run
     again = await harvest(settings, creds, fresh=True, fresh_id="exec-1", progress=False)
-    assert again.status == "complete" and again.summary["run"] == cut.summary["run"]
+    assert again.status == "complete" and again.summary.run == cut.summary.run
     await assert_exactly_once(tmp_path, target)
     other = await harvest(settings, creds, fresh=True, fresh_id="exec-2", progress=False)
-    assert other.summary["run"] != again.summary["run"]
+    assert other.summary.run != again.summary.run

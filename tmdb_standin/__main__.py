@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 
 # The demo is a run of the harvester: its logging, signal handling and error lines are the harvester's.
-from harvester.cli import EXIT_INTERNAL, _run_async, redact, setup_logging
+from harvester.command import run_command
 from harvester.config import Credentials
-from harvester.errors import HarvesterError
+from harvester.logs import setup_logging
 
 from .demo import run_demo
 from .server import main_standin
@@ -56,17 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _demo(args: argparse.Namespace) -> int:
     secrets = Credentials.from_env().secrets()
     setup_logging(args.verbose, secrets)
-    try:
-        return _run_async(lambda stop: run_demo(args.movies, args.out, args.rate_limit, stop))
-    except HarvesterError as exc:
-        print(f"harvester: error: {redact(str(exc), secrets)}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # as in the harvester's CLI: one line and an exit code, never a traceback
-        if args.verbose:
-            log.exception("internal error")
-        message = redact(f"{exc.__class__.__name__}: {exc}", secrets)
-        print(f"harvester: internal error: {message} (run with -v for details)", file=sys.stderr)
-        return EXIT_INTERNAL
+    return run_command(
+        lambda stop: run_demo(args.movies, args.out, args.rate_limit, stop),
+        verbose=args.verbose,
+        secrets=secrets,
+    )
 
 
 if __name__ == "__main__":
