@@ -13,12 +13,12 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from .config import Credentials, Settings, media_of
-from .progress import format_duration
-from .ratelimit import RateLimiter
-from .sink import open_sink
+from .lake.sink import open_sink
+from .ops.progress import format_duration
 from .source import DiscoverSource, open_source
 from .source.discover import PAGE_SIZE, Enumerator
-from .tmdb_client import TmdbClient
+from .tmdb.client import TmdbClient
+from .tmdb.ratelimit import RateLimiter
 
 # Requests per title by lookup path. "direct" is 1 for a movie TMDB finds by IMDb id, 2 for a miss
 # (404, then /find to say why), 3 when the direct lookup misbehaves: 1.1 is what the stand-in's mix

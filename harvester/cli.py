@@ -22,8 +22,8 @@ from . import config as config_mod
 from .command import EXIT_INTERNAL, run_command
 from .config import Credentials
 from .errors import CredentialError, Interrupted, TmdbUnavailable
-from .logs import setup_logging
-from .stats import format_summary
+from .ops.logs import setup_logging
+from .ops.stats import format_summary
 
 log = logging.getLogger("harvester")
 STANDIN_COMMANDS = ("demo", "standin")  # run by the stand-in's own program, see _hand_over_to_standin
@@ -150,9 +150,9 @@ async def _check(args: argparse.Namespace, credentials: Credentials, stop: async
 async def _genres(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
     settings = config_mod.load(args.config) if args.config else config_mod.Settings()
     _require(credentials)
-    from .ratelimit import RateLimiter
     from .source.discover import genre_list
-    from .tmdb_client import TmdbClient
+    from .tmdb.client import TmdbClient
+    from .tmdb.ratelimit import RateLimiter
 
     async with TmdbClient(settings.tmdb, credentials, RateLimiter(settings.tmdb.rate_limit)) as client:
         for gid, name in await genre_list(client, args.media):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .errors import HarvesterError, Interrupted
-from .logs import redact
+from .ops.logs import redact
 
 log = logging.getLogger("harvester")
 

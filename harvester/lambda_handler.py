@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from . import config as config_mod
 from .config import Credentials, Settings, is_s3_url, parse_s3_url
 from .errors import ConfigError, CredentialError, InputUnavailable, StateError
-from .logs import RedactSecrets
+from .ops.logs import RedactSecrets
 from .runner import harvest
 
 log = logging.getLogger("harvester")

@@ -20,13 +20,13 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Protocol
 
-from .chunks import ChunkEncoder
-from .committer import Chunk, Committer
 from .config import SinkSettings
 from .errors import TmdbUnavailable
 from .items import Failed, Found, Miss, Outcome, Title
-from .state import DoneSet
-from .stats import Stats
+from .lake.chunks import ChunkEncoder
+from .lake.committer import Chunk, Committer
+from .lake.state import DoneSet
+from .ops.stats import Stats
 
 log = logging.getLogger(__name__)
 

@@ -13,21 +13,21 @@ from typing import Any, Literal
 
 import msgspec
 
-from .committer import Committer, reconcile, remove_runs
 from .config import Credentials, Settings, SinkSettings, media_of
 from .errors import HarvesterError, SinkError, StateError
-from .layout import summary_key
-from .lease import Lease, lease_key
-from .lookup import Lookup
+from .lake.committer import Committer, reconcile, remove_runs
+from .lake.layout import summary_key
+from .lake.lease import Lease, lease_key
+from .lake.sink import Sink, open_sink
+from .lake.sink.base import Capabilities
+from .lake.state import RunState, StateStore, state_key
+from .ops.progress import Progress
+from .ops.stats import SourceSummary, Stats, Summary
 from .pipeline import Pipeline
-from .progress import Progress
-from .ratelimit import RateLimiter
-from .sink import Sink, open_sink
-from .sink.base import Capabilities
 from .source import Prepare, Source, open_source
-from .state import RunState, StateStore, state_key
-from .stats import SourceSummary, Stats, Summary
-from .tmdb_client import TmdbClient
+from .tmdb.client import TmdbClient
+from .tmdb.lookup import Lookup
+from .tmdb.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

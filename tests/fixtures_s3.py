@@ -20,7 +20,7 @@ from aiobotocore.session import get_session
 from moto.server import ThreadedMotoServer
 
 from harvester.config import SinkSettings
-from harvester.sink import Sink, open_sink
+from harvester.lake.sink import Sink, open_sink
 
 __all__ = [
     "BUCKET",

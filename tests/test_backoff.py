@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from harvester.backoff import CAP_S, backoff_delay, retry_after_seconds
+from harvester.tmdb.backoff import CAP_S, backoff_delay, retry_after_seconds
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:

@@ -5,7 +5,7 @@ import gzip
 import orjson
 import pytest
 
-from harvester.chunks import ChunkEncoder, extension
+from harvester.lake.chunks import ChunkEncoder, extension
 
 BODIES = [orjson.dumps({"id": i, "title": f"T{i}", "credits": {"cast": [{"n": "x" * i}]}}) for i in range(5)]
 

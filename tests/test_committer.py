@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harvester.committer import Chunk, settle
 from harvester.items import Failed, Miss, Title
-from harvester.state import Pending
+from harvester.lake.committer import Chunk, settle
+from harvester.lake.state import Pending
 
 
 def title(pos: int) -> Title:

@@ -168,7 +168,7 @@ async def test_stopped_discover_harvest_resumes_from_the_spool(small: RunningSta
     assert len(expected) > 200
 
     stop = asyncio.Event()
-    logger = logging.getLogger("harvester.committer")
+    logger = logging.getLogger("harvester.lake.committer")
     handler, level = StopOnCommit(stop, after=3), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

@@ -10,8 +10,8 @@ import asyncio
 import pytest
 
 from harvester.errors import LeaseHeld, LeaseLost
-from harvester.lease import Lease, lease_key, skew_for
-from harvester.sink import Sink
+from harvester.lake.lease import Lease, lease_key, skew_for
+from harvester.lake.sink import Sink
 
 KEY = lease_key("csv", "movie")
 

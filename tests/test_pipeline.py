@@ -18,10 +18,10 @@ from harvest_helpers import (
     read_s3_lake,
 )
 
-from harvester import tmdb_client
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.errors import CredentialError, SinkError, SourceError
 from harvester.runner import harvest
+from harvester.tmdb import client as tmdb_client
 from tmdb_standin import RunningStandin, kind_of, movie_ids, write_movies_csv
 from tmdb_standin.csvgen import MOVIES_HEADER
 

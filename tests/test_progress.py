@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harvester.progress import format_duration
+from harvester.ops.progress import format_duration
 
 
 @pytest.mark.parametrize(

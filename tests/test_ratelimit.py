@@ -8,7 +8,7 @@ from collections import deque
 
 import pytest
 
-from harvester.ratelimit import RateGovernor, RateLimiter, next_slot
+from harvester.tmdb.ratelimit import RateGovernor, RateLimiter, next_slot
 
 
 class FakeClock:

@@ -16,7 +16,7 @@ from fixtures_tmdb import TOKEN
 from harvest_helpers import PREFIX, distinct_ids, expected_movies, read_s3_lake
 
 from harvester import lambda_handler
-from harvester.layout import seq_of
+from harvester.lake.layout import seq_of
 from tmdb_standin import RunningStandin, write_movies_csv
 
 

@@ -18,10 +18,10 @@ from fixtures_s3 import open_uploads, s3_client, s3_objects
 from harvester import aws
 from harvester.config import SinkSettings
 from harvester.errors import SinkError
-from harvester.sink import Sink
-from harvester.sink import s3 as s3_module
-from harvester.sink.local import LOCK_SUFFIX, TMP_SUFFIX, LocalSink
-from harvester.sink.s3 import S3Sink
+from harvester.lake.sink import Sink
+from harvester.lake.sink import s3 as s3_module
+from harvester.lake.sink.local import LOCK_SUFFIX, TMP_SUFFIX, LocalSink
+from harvester.lake.sink.s3 import S3Sink
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # the smallest part real S3 accepts, so these uploads would also pass on AWS

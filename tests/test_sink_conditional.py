@@ -22,10 +22,10 @@ from s3_partial_store import Conditions, PartialStore
 
 from harvester.config import SinkSettings
 from harvester.errors import PreconditionFailed, SinkError, WriterConflict
-from harvester.sink import Capabilities, Sink, Versioned
-from harvester.sink import local as local_module
-from harvester.sink.local import LOCK_NAME, LOCK_SUFFIX, LocalSink
-from harvester.sink.s3 import S3Sink
+from harvester.lake.sink import Capabilities, Sink, Versioned
+from harvester.lake.sink import local as local_module
+from harvester.lake.sink.local import LOCK_NAME, LOCK_SUFFIX, LocalSink
+from harvester.lake.sink.s3 import S3Sink
 
 MiB = 1024 * 1024
 PART = 5 * MiB
@@ -196,7 +196,7 @@ async def test_s3_abort_uploads_without_listing_warns_once(
     s3_bucket: tuple[str, str], caplog: pytest.LogCaptureFixture, preflight: bool
 ) -> None:
     endpoint, bucket = s3_bucket
-    caplog.set_level(logging.WARNING, logger="harvester.sink")
+    caplog.set_level(logging.WARNING, logger="harvester.lake.sink")
     async with PartialStore(endpoint, list_uploads=False) as store:
         sink = _s3(store.url, bucket)
         try:
@@ -295,7 +295,7 @@ async def test_local_condition_is_checked_under_the_lock(
 _CREATE_IN_A_PROCESS = """
 import asyncio, sys
 from harvester.errors import PreconditionFailed
-from harvester.sink.local import LocalSink
+from harvester.lake.sink.local import LocalSink
 
 async def main() -> None:
     print("ready", flush=True)

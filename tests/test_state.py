@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from harvester.errors import StateError
-from harvester.layout import data_key, is_committed, outcomes_key, seq_of, writer_in
-from harvester.state import DoneSet, Pending, RunRef, RunState
+from harvester.lake.layout import data_key, is_committed, outcomes_key, seq_of, writer_in
+from harvester.lake.state import DoneSet, Pending, RunRef, RunState
 
 IDENTITY = {"source": {"input": "x"}, "tmdb": {"language": "en-US"}}
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 # The demo is a run of the harvester: its logging, signal handling and error lines are the harvester's.
 from harvester.command import run_command
 from harvester.config import Credentials
-from harvester.logs import setup_logging
+from harvester.ops.logs import setup_logging
 
 from .demo import run_demo
 from .server import main_standin

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.errors import ConfigError, Interrupted
+from harvester.lake.sink.base import HARVEST_DIR
+from harvester.ops.stats import format_summary
 from harvester.runner import harvest
-from harvester.sink.base import HARVEST_DIR
-from harvester.stats import format_summary
 
 from .csvgen import Written, write_movies_csv
 from .server import DEFAULT_TOKEN, StandinConfig, running_standin

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import Settings
-from ..sink import Sink
+from ..lake.sink import Sink
 from .base import Prepare, Source
 from .counts import InputCounts
 from .csv_rows import MOVIES, SERIES, Filters, IdSet, Layout, LineSplitter, RowSelector

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..items import Title
-from ..lease import Lease
-from ..state import RunState, StateStore
-from ..tmdb_client import TmdbClient
+from ..lake.lease import Lease
+from ..lake.state import RunState, StateStore
+from ..tmdb.client import TmdbClient
 from .counts import InputCounts
 
 

@@ -30,10 +30,10 @@ import orjson
 from ..config import Media, SourceSettings, TmdbSettings
 from ..errors import ConfigError, SourceError, TmdbUnavailable
 from ..items import Title
-from ..layout import spool_key, spool_prefix
-from ..sink import Sink
-from ..state import RunState, Spool
-from ..tmdb_client import RequestFailed, TmdbClient
+from ..lake.layout import spool_key, spool_prefix
+from ..lake.sink import Sink
+from ..lake.state import RunState, Spool
+from ..tmdb.client import RequestFailed, TmdbClient
 from .base import Prepare
 from .counts import InputCounts
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from .errors import LeaseHeld, LeaseLost, PreconditionFailed, SinkError
+from ..errors import LeaseHeld, LeaseLost, PreconditionFailed, SinkError
 from .sink import Sink
 from .sink.base import HARVEST_DIR
 

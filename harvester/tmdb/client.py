@@ -27,9 +27,9 @@ import msgspec
 import orjson
 from yarl import URL
 
+from ..config import Credentials, TmdbSettings
+from ..errors import CredentialError, HarvesterError, TmdbUnavailable
 from .backoff import backoff_delay, retry_after_seconds
-from .config import Credentials, TmdbSettings
-from .errors import CredentialError, HarvesterError, TmdbUnavailable
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)

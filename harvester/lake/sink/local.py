@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import PreconditionFailed, SinkError
+from ...errors import PreconditionFailed, SinkError
 from .base import HARVEST_DIR, Capabilities, Versioned
 
 TMP_SUFFIX = ".harvest-tmp"  # marks our half-written files: list_keys hides them, abort_uploads removes them

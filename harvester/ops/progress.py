@@ -8,11 +8,11 @@ import logging
 import sys
 from typing import TextIO
 
-from .ratelimit import RateLimiter
+from ..tmdb.client import ClientCounters
+from ..tmdb.ratelimit import RateLimiter
 from .stats import Stats
-from .tmdb_client import ClientCounters
 
-log = logging.getLogger("harvester.progress")
+log = logging.getLogger("harvester.ops.progress")
 
 BAR_INTERVAL_S = 0.5
 LOG_INTERVAL_S = 10.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 
-from .config import Compression, OutputFormat
+from ..config import Compression, OutputFormat
 
 _EXTENSIONS = {"json": ".json", "jsonl": ".jsonl"}
 

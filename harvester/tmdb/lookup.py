@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from .config import TmdbSettings
-from .items import Failed, Found, Miss, Outcome, Title
-from .tmdb_client import Reply, RequestFailed, TmdbClient
+from ..config import TmdbSettings
+from ..items import Failed, Found, Miss, Outcome, Title
+from .client import Reply, RequestFailed, TmdbClient
 
 _RESULTS_KEY = {"movie": "movie_results", "tv": "tv_results"}
 

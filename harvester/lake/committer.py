@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from ..config import SinkSettings
+from ..errors import LeaseLost, SinkError
+from ..items import Failed, Miss
+from ..ops.stats import Stats
 from .chunks import content_type, extension
-from .config import SinkSettings
-from .errors import LeaseLost, SinkError
-from .items import Failed, Miss
 from .layout import data_key, data_prefix, is_committed, outcomes_key, outcomes_prefix, run_dir
 from .lease import Lease
 from .sink import Sink
 from .state import Pending, RunRef, RunState, StateStore
-from .stats import Stats
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import SinkSettings, is_s3_url
+from ...config import SinkSettings, is_s3_url
 from .base import HARVEST_DIR, MULTIPART_PART_SIZE, Capabilities, Sink, Versioned
 
 __all__ = ["HARVEST_DIR", "MULTIPART_PART_SIZE", "Capabilities", "Sink", "Versioned", "open_sink"]

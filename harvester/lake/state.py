@@ -26,8 +26,8 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
-from .errors import LeaseLost, PreconditionFailed, StateError
-from .items import Media, Title
+from ..errors import LeaseLost, PreconditionFailed, StateError
+from ..items import Media, Title
 from .sink import Sink
 from .sink.base import HARVEST_DIR
 

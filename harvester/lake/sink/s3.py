@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from .. import aws
-from ..config import SinkSettings, parse_s3_url
-from ..errors import PreconditionFailed, SinkError
+from ... import aws
+from ...config import SinkSettings, parse_s3_url
+from ...errors import PreconditionFailed, SinkError
 from .base import HARVEST_DIR, MULTIPART_PART_SIZE, Capabilities, Versioned
 
 log = logging.getLogger(__name__)

@@ -81,8 +81,7 @@ def format_summary(summary: Summary) -> str:
         f"misses           {sum(misses.values())}  ({miss_text})",
         f"failures         {summary.failed}  (final; pending, tried again by the next run: "
         f"{summary.pending})",
-        f"requests         {summary.requests}  "
-        f"(429s {summary.throttled}, retries {summary.retries})",
+        f"requests         {summary.requests}  (429s {summary.throttled}, retries {summary.retries})",
         f"objects written  {summary.objects}  ({summary.bytes_written / 1e6:.1f} MB)",
         f"elapsed          {summary.elapsed_s:.1f} s",
         f"achieved rate    {summary.achieved_rps:.1f} requests/s (limit {summary.rate_limit:g})",

@@ -1,0 +1,1 @@
+"""What operators see: logs, progress lines, counters and the run summary."""
