@@ -24,6 +24,8 @@ import logging
 import tomllib
 from typing import Any, Protocol
 
+import msgspec
+
 from . import config as config_mod
 from .config import Credentials, Settings, is_s3_url, parse_s3_url
 from .errors import ConfigError, CredentialError, InputUnavailable, StateError
@@ -78,7 +80,7 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
         "objects": s.objects,
         "elapsed_s": s.elapsed_s,
         "run": s.run,
-        "run_totals": s.run_totals,
+        "run_totals": msgspec.to_builtins(s.run_totals),
     }
 
 

@@ -172,5 +172,13 @@ class Pipeline:
             )
 
     async def _commit_loop(self) -> None:
+        stats = self._stats
         while (chunk := await self._commits.get()) is not _END:
-            await self._committer.commit(chunk)
+            settled = await self._committer.commit(chunk)
+            stats.objects += chunk.data is not None
+            stats.bytes_written += len(chunk.data or b"")
+            for o in settled.final:
+                if isinstance(o, Failed):
+                    stats.failed += 1
+                    stats.failures[o.reason.split(" ", 1)[0]] += 1
+                    stats.final_failures.append(o.title.label)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -20,7 +20,7 @@ from .lake.layout import summary_key
 from .lake.lease import Lease, lease_key
 from .lake.sink import Sink, open_sink
 from .lake.sink.base import Capabilities
-from .lake.state import RunState, StateStore, state_key
+from .lake.state import Identity, RunState, SinkIdentity, SourceIdentity, StateStore, TmdbIdentity, state_key
 from .ops.progress import Progress
 from .ops.stats import SourceSummary, Stats, Summary
 from .pipeline import Pipeline
@@ -162,7 +162,6 @@ async def _run(
         lease=lease,
         sink_settings=settings.sink,
         max_title_attempts=settings.tmdb.max_title_attempts,
-        stats=stats,
     )
     pipeline = Pipeline(
         source=source,
@@ -201,39 +200,30 @@ _NAMES = {"movie": "movies", "tv": "series"}
 FINAL_FAILURES_LISTED = 100  # the summary names this many; outcomes-*.jsonl has them all
 
 
-async def _identity(settings: Settings, source: Source) -> dict[str, Any]:
-    """What decides the content of the harvest; pacing settings are left out on purpose."""
+async def _identity(settings: Settings, source: Source) -> Identity:
     t, s, k = settings.tmdb, settings.source, settings.sink
-    return {
-        "source": {
-            "input": await source.identity(),
-            "type": s.type,
-            "media": media_of(s),
-            "genres": sorted(str(g).lower() for g in s.genres),
-            "min_votes": s.min_votes,
-            "year_from": s.year_from,
-            "year_to": s.year_to,
-        },
-        "tmdb": {
-            "base_url": t.base_url,
-            "language": t.language,
-            "append": list(t.append),
-            "lookup": t.lookup,
-        },
-        "sink": {
-            "chunk_size": k.chunk_size,
-            "format": k.format,
-            "compression": k.compression,
-            "partition": k.partition,
-        },
-    }
+    return Identity(
+        source=SourceIdentity(
+            input=await source.identity(),
+            type=s.type,
+            media=media_of(s),
+            genres=sorted(str(g).lower() for g in s.genres),
+            min_votes=s.min_votes,
+            year_from=s.year_from,
+            year_to=s.year_to,
+        ),
+        tmdb=TmdbIdentity(base_url=t.base_url, language=t.language, append=list(t.append), lookup=t.lookup),
+        sink=SinkIdentity(
+            chunk_size=k.chunk_size, format=k.format, compression=k.compression, partition=k.partition
+        ),
+    )
 
 
 async def _open_state(
     store: StateStore,
     sink: Sink,
     lease: Lease,
-    identity: dict[str, Any],
+    identity: Identity,
     fresh: bool,
     fresh_id: str | None,
     partition: str,
@@ -253,7 +243,7 @@ async def _open_state(
     if fresh and old is not None and fresh_id is not None and old.fresh_id == fresh_id:
         fresh = False  # this fresh request already started the run: a retry resumes it
     if not fresh and old is not None and old.identity != identity:
-        changed = sorted(key for key in identity if old.identity.get(key) != identity[key])
+        changed = identity.changed(old.identity)
         raise StateError(
             f"{store.where} belongs to another harvest (changed: {', '.join(changed) or 'identity'}); "
             "run with --fresh to start over"
@@ -329,7 +319,7 @@ def _summary(
         achieved_rps=round(client.counters.requests / elapsed, 2) if elapsed > 0 else 0.0,
         rate_limit=settings.tmdb.rate_limit,
         output=f"{sink.url.rstrip('/')}/{state.partition}/",
-        run_totals=dict(state.counts),
+        run_totals=state.counts,
     )
 
 

@@ -8,9 +8,24 @@ import pytest
 
 from harvester.errors import StateError
 from harvester.lake.layout import data_key, is_committed, outcomes_key, seq_of, writer_in
-from harvester.lake.state import DoneSet, Pending, RunRef, RunState
+from harvester.lake.state import (
+    DoneSet,
+    Identity,
+    Pending,
+    RunRef,
+    RunState,
+    SinkIdentity,
+    SourceIdentity,
+    TmdbIdentity,
+)
 
-IDENTITY = {"source": {"input": "x"}, "tmdb": {"language": "en-US"}}
+IDENTITY = Identity(
+    source=SourceIdentity(
+        input="x", type="csv", media="movie", genres=[], min_votes=0, year_from=0, year_to=0
+    ),
+    tmdb=TmdbIdentity(base_url="http://tmdb", language="en-US", append=["credits"], lookup="direct"),
+    sink=SinkIdentity(chunk_size=100, format="json", compression="none", partition="{yyyy}/{mm}/{dd}"),
+)
 
 
 def test_doneset_compacts_to_a_watermark() -> None:
@@ -39,7 +54,7 @@ def test_state_round_trip() -> None:
     s.done.add(0)
     s.done.add(2)
     s.next_seq = 4
-    s.counts["harvested"] = 100
+    s.counts.harvested = 100
     back = RunState.from_bytes(s.to_bytes(), "state")
     assert back.to_bytes() == s.to_bytes()
     assert back.partition == "2026/11/23"

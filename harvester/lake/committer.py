@@ -20,12 +20,11 @@ import orjson
 from ..config import SinkSettings
 from ..errors import LeaseLost, SinkError
 from ..items import Failed, Miss
-from ..ops.stats import Stats
 from .chunks import content_type, extension
 from .layout import data_key, data_prefix, is_committed, outcomes_key, outcomes_prefix, run_dir
 from .lease import Lease
 from .sink import Sink
-from .state import Pending, RunRef, RunState, StateStore
+from .state import Pending, RunCounts, RunRef, RunState, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,6 @@ class Committer:
         lease: Lease,
         sink_settings: SinkSettings,
         max_title_attempts: int,
-        stats: Stats,
     ) -> None:
         self._sink = sink
         self._store = store
@@ -90,10 +88,10 @@ class Committer:
         self._fmt = sink_settings.format
         self._ext = extension(sink_settings.format, sink_settings.compression)
         self._max_attempts = max_title_attempts
-        self._stats = stats
 
-    async def commit(self, chunk: Chunk) -> None:
-        state, stats, writer = self._state, self._stats, self._lease.token
+    async def commit(self, chunk: Chunk) -> Settled:
+        """Make `chunk` durable; what it settled tells the caller's counters which failures are final."""
+        state, writer = self._state, self._lease.token
         self._lease.check()  # a writer paused past its lease must not write at all
         seq = state.next_seq
         settled = settle(chunk, state.pending, self._max_attempts)
@@ -121,24 +119,17 @@ class Committer:
         except LeaseLost:
             await _remove(self._sink, written)  # ours alone (the key names our token): nobody else's data
             raise
-        stats.objects += chunk.data is not None
-        stats.bytes_written += len(chunk.data or b"")
-        for o in settled.final:
-            if isinstance(o, Failed):
-                stats.failed += 1
-                stats.failures[o.reason.split(" ", 1)[0]] += 1
-                stats.final_failures.append(o.title.label)
-        stats.pending = len(state.pending)
         log.debug("committed %06d: %d records, %d misses/failures", seq, chunk.records, len(settled.final))
+        return settled
 
 
-def _count(counts: dict[str, int], chunk: Chunk, settled: Settled, pending: int) -> None:
-    counts["harvested"] = counts.get("harvested", 0) + chunk.records
-    counts["objects"] = counts.get("objects", 0) + (chunk.data is not None)
-    for o in settled.final:
-        key = "misses" if isinstance(o, Miss) else "failed"
-        counts[key] = counts.get(key, 0) + 1
-    counts["pending"] = pending
+def _count(counts: RunCounts, chunk: Chunk, settled: Settled, pending: int) -> None:
+    counts.harvested += chunk.records
+    counts.objects += chunk.data is not None
+    misses = sum(isinstance(o, Miss) for o in settled.final)
+    counts.misses += misses
+    counts.failed += len(settled.final) - misses
+    counts.pending = pending
 
 
 async def reconcile(sink: Sink, state: RunState) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -75,9 +75,47 @@ class DoneSet:
         return list(self._extra)
 
 
-def run_id_for(identity: Mapping[str, Any]) -> str:
-    """A stable id for 'this input, harvested with these settings'."""
-    return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+class SourceIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    input: str  # the source's fingerprint of its input (content hash, ETag, query)
+    type: str
+    media: str
+    genres: list[str]
+    min_votes: int
+    year_from: int
+    year_to: int
+
+
+class TmdbIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    base_url: str
+    language: str
+    append: list[str]
+    lookup: str
+
+
+class SinkIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    chunk_size: int
+    format: str
+    compression: str
+    partition: str
+
+
+class Identity(msgspec.Struct, frozen=True, kw_only=True):
+    """What decides the content of a harvest: a run resumes only under the same identity. Pacing
+    settings (rate, concurrency, timeouts, retries) are left out on purpose: they may change."""
+
+    source: SourceIdentity
+    tmdb: TmdbIdentity
+    sink: SinkIdentity
+
+    def changed(self, other: Identity) -> list[str]:
+        """The sections that differ, for the message that refuses a resume."""
+        return [name for name in self.__struct_fields__ if getattr(self, name) != getattr(other, name)]
+
+
+def run_id_for(identity: Identity) -> str:
+    """A stable id for 'this input, harvested with these settings' (version 1 states computed it alike)."""
+    as_json = orjson.dumps(msgspec.to_builtins(identity), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(as_json).hexdigest()[:16]
 
 
 class Pending(msgspec.Struct, frozen=True):
@@ -117,6 +155,16 @@ class Spool(msgspec.Struct, frozen=True):
     reported_total: int
 
 
+class RunCounts(msgspec.Struct):
+    """The whole run's tallies, over all its invocations."""
+
+    harvested: int = 0
+    objects: int = 0
+    misses: int = 0
+    failed: int = 0  # final failures
+    pending: int = 0  # titles whose retries ran out, tried again by the next run
+
+
 class SourceProgress(msgspec.Struct):
     """What a source keeps between invocations."""
 
@@ -147,14 +195,14 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     version: int = STATE_VERSION
     run_id: str
-    identity: dict[str, Any]
+    identity: Identity
     created: str  # ISO 8601, UTC
     tag: str  # names this run's objects: creation time + a random id, unique per run
     partition: str  # e.g. "2026/11/23": where every data object of this run goes (its start date)
     name: str  # first word of data object names: "movies" or "series"
     next_seq: int = 0
     done: DoneSet = msgspec.field(default_factory=DoneSet)
-    counts: dict[str, int] = msgspec.field(default_factory=dict)
+    counts: RunCounts = msgspec.field(default_factory=RunCounts)
     status: Literal["running", "complete"] = "running"
     source: SourceProgress = msgspec.field(default_factory=SourceProgress)
     # (first commit number, writer token), ascending: commits from that number on were written by it.
@@ -166,7 +214,7 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @classmethod
     def new(
         cls,
-        identity: Mapping[str, Any],
+        identity: Identity,
         *,
         partition: str = "{yyyy}/{mm}/{dd}",
         name: str = "movies",
@@ -175,7 +223,7 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         now = now or datetime.now(UTC)
         return cls(
             run_id=run_id_for(identity),
-            identity=dict(identity),
+            identity=identity,
             created=now.isoformat(timespec="seconds"),
             # Random, not derived from the identity: a fresh start of the same harvest within the same
             # second must not reuse the keys of the run it replaces.

@@ -9,6 +9,8 @@ from typing import Literal
 
 import msgspec
 
+from ..lake.state import RunCounts
+
 
 @dataclass
 class Stats:
@@ -21,7 +23,6 @@ class Stats:
     failures: Counter[str] = field(default_factory=Counter)
     objects: int = 0
     bytes_written: int = 0
-    pending: int = 0  # titles whose retries ran out and that a later run tries again
     final_failures: list[str] = field(default_factory=list)  # labels of titles that failed for good
 
     @property
@@ -63,7 +64,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     achieved_rps: float
     rate_limit: float
     output: str
-    run_totals: dict[str, int]  # the whole run's counts, all invocations
+    run_totals: RunCounts  # the whole run's counts, all invocations
 
 
 def format_summary(summary: Summary) -> str:
@@ -91,10 +92,9 @@ def format_summary(summary: Summary) -> str:
         names = ", ".join(summary.final_failures[:10])
         more = len(summary.final_failures) - 10
         lines.append(f"failed for good  {names}{f' and {more} more' if more > 0 else ''}")
-    if summary.run_totals:
-        t = summary.run_totals
-        lines.append(
-            f"whole run        harvested {t.get('harvested', 0)}, misses {t.get('misses', 0)}, "
-            f"failures {t.get('failed', 0)}, objects {t.get('objects', 0)}"
-        )
+    t = summary.run_totals
+    lines.append(
+        f"whole run        harvested {t.harvested}, misses {t.misses}, failures {t.failed}, "
+        f"pending {t.pending}, objects {t.objects}"
+    )
     return "\n".join(lines)
