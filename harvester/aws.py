@@ -1,9 +1,10 @@
-"""AWS plumbing in one place: the S3 client factory and the reading of botocore's errors.
+"""AWS plumbing in one place: the client factories and the reading of botocore's errors.
 
 Every S3 client of the harvester (the sink, the S3 input reader, the Lambda's config read) comes from
-`s3_client`, built with one retry policy: botocore's standard mode is the only retry layer for S3
-requests. What a ClientError means (missing, denied, transient, a failed condition) and the one line
-that describes it are decided here, so the boundaries above only choose which of our errors to raise.
+`s3_client`, and the Secrets Manager client (the TMDB token, see secret.py) from `secrets_client`, both
+built with one retry policy: botocore's standard mode is the only retry layer for AWS requests. What a
+ClientError means (missing, denied, transient, a failed condition) and the one line that describes it
+are decided here, so the boundaries above only choose which of our errors to raise.
 
 The constants are read when a client is made, so tests can shrink retries and timeouts with monkeypatch.
 """
@@ -40,9 +41,12 @@ MAX_POOL_CONNECTIONS = 16
 # What a boundary catches from an S3 call: botocore's own errors, the HTTP layer's, and the OS's.
 ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, aiohttp.ClientError, OSError)
 
-_TRANSIENT_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"})
+# ThrottlingException: Secrets Manager's SlowDown (HTTP 400), still throttled after botocore's retries.
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable", "ThrottlingException"}
+)
 _MISSING = {"NoSuchKey": "no such key", "NoSuchBucket": "no such bucket"}
-_DENIED = frozenset({"403", "AccessDenied", "Forbidden"})
+_DENIED = frozenset({"403", "AccessDenied", "Forbidden", "AccessDeniedException"})
 
 
 def client_config() -> AioConfig:
@@ -67,6 +71,19 @@ async def s3_client(endpoint_url: str | None = None, region: str | None = None) 
     # or a test may have changed them since.
     async with get_session().create_client(
         "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=client_config()
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def secrets_client(region: str | None = None) -> AsyncIterator[Any]:
+    """A Secrets Manager client for the running loop, configured as `s3_client`'s.
+
+    Its endpoint is AWS's own for the region (an empty region: botocore's chain), unless botocore's
+    own AWS_ENDPOINT_URL_SECRETS_MANAGER (or AWS_ENDPOINT_URL) names another, e.g. moto's in tests.
+    """
+    async with get_session().create_client(
+        "secretsmanager", region_name=region or None, config=client_config()
     ) as client:
         yield client
 
@@ -116,7 +133,7 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-def describe(exc: BaseException, endpoint: str = "the S3 endpoint") -> str:
+def describe(exc: BaseException, endpoint: str = "the S3 endpoint", service: str = "S3") -> str:
     """The cause in a few words, for the end of a one-line message."""
     if isinstance(exc, ClientError):
         code, message = error_code(exc), str(exc.response.get("Error", {}).get("Message", "")).strip()
@@ -132,9 +149,9 @@ def describe(exc: BaseException, endpoint: str = "the S3 endpoint") -> str:
     if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError)):
         return f"cannot connect to {endpoint}"
     if isinstance(exc, ConnectionClosedError):
-        return f"the connection to {endpoint} closed before S3 answered"
+        return f"the connection to {endpoint} closed before {service} answered"
     if isinstance(exc, ReadTimeoutError):
-        return "S3 did not answer in time"
+        return f"{service} did not answer in time"
     if isinstance(exc, (ResponseStreamingError, IncompleteReadError, aiohttp.ClientPayloadError)):
         return f"the connection to {endpoint} broke in the middle of a response"
     return f"{exc.__class__.__name__}: {exc}"

@@ -19,11 +19,11 @@ import sys
 from collections.abc import Sequence
 
 from . import config as config_mod
-from .command import EXIT_INTERNAL, run_command
+from .command import EXIT_INTERNAL, report_summary, run_command
 from .config import Credentials
-from .errors import CredentialError, Interrupted, TmdbUnavailable
-from .ops.logs import setup_logging
-from .ops.stats import format_summary
+from .errors import CredentialError, HarvesterError, Interrupted, TmdbUnavailable
+from .ops.logs import harvest_name, setup_logging
+from .secret import load_credentials
 
 log = logging.getLogger("harvester")
 STANDIN_COMMANDS = ("demo", "standin")  # run by the stand-in's own program, see _hand_over_to_standin
@@ -43,28 +43,48 @@ def parse_duration(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harvester", description="Harvest TMDB data into an S3 data lake.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines on stderr (default: $HARVESTER_LOG_FORMAT, else json in AWS Lambda, else text)",
+    )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="print the run's metrics as one CloudWatch EMF line on stdout (or HARVESTER_METRICS=emf)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="harvest what a config file describes (resumes where it stopped)")
-    run.add_argument("config", help="path to the TOML config")
     run.add_argument("--fresh", action="store_true", help="start over instead of resuming the saved run")
-    run.add_argument(
-        "--max-runtime",
-        type=parse_duration,
-        metavar="DURATION",
-        help="stop cleanly after this long (e.g. 13m); exit 75, run again to resume",
+    refresh = sub.add_parser(
+        "refresh", help="take only what changed, entered or left since the last complete run, as a new run"
     )
-    run.add_argument(
-        "--grace",
-        type=parse_duration,
-        default=5.0,
-        metavar="DURATION",
-        help="how long in-flight requests may finish after a stop (default 5s)",
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress log lines")
+    for harvesting in (run, refresh):
+        harvesting.add_argument("config", help="path to the TOML config")
+        harvesting.add_argument(
+            "--max-runtime",
+            type=parse_duration,
+            metavar="DURATION",
+            help="stop cleanly after this long (e.g. 13m); exit 75, run again to resume",
+        )
+        harvesting.add_argument(
+            "--grace",
+            type=parse_duration,
+            default=5.0,
+            metavar="DURATION",
+            help="how long in-flight requests may finish after a stop (default 5s)",
+        )
+        harvesting.add_argument(
+            "--no-progress", action="store_true", help="no progress bar or progress log lines"
+        )
 
     check = sub.add_parser("check", help="validate config, credential and sink; count and estimate")
     check.add_argument("config", help="path to the TOML config")
+
+    verify = sub.add_parser("verify", help="audit the harvest a config describes in its sink; writes nothing")
+    verify.add_argument("config", help="path to the TOML config")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
 
     genres = sub.add_parser("genres", help="list TMDB's genre ids and names")
     genres.add_argument("media", nargs="?", choices=["movie", "tv"], default="movie")
@@ -82,9 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command_at is not None and argv[command_at] in STANDIN_COMMANDS:
         return _hand_over_to_standin(argv)
     args = build_parser().parse_args(argv)
-    credentials = Credentials.from_env()
-    setup_logging(args.verbose, credentials.secrets())
-    command = {"run": _run, "check": _check, "genres": _genres}[args.command]
+    try:
+        credentials = load_credentials()  # the environment's, else the secret TMDB_SECRET_ARN names
+    except HarvesterError as exc:  # before logging is set up, so the one line is printed here
+        print(f"harvester: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    setup_logging(args.verbose, credentials.secrets(), log_format=args.log_format)
+    commands = {"run": _run, "refresh": _run, "check": _check, "verify": _verify, "genres": _genres}
+    command = commands[args.command]
     return run_command(
         lambda stop: command(args, credentials, stop), verbose=args.verbose, secrets=credentials.secrets()
     )
@@ -116,13 +141,14 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
     result = await harvest(
         settings,
         credentials,
-        fresh=args.fresh,
+        mode="refresh" if args.command == "refresh" else "run",
+        fresh=getattr(args, "fresh", False),
         stop=stop,
         deadline=deadline,
         grace_s=args.grace,
         progress=not args.no_progress,
     )
-    print(format_summary(result.summary))
+    report_summary(result.summary, harvest_name(settings), metrics_flag=args.metrics)
     if result.status == "complete":
         return 0
     if not result.stopped:
@@ -135,7 +161,9 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
 
 def _require(credentials: Credentials) -> None:
     if not credentials.present:
-        raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
+        raise CredentialError(
+            "no TMDB credential: set TMDB_ACCESS_TOKEN (preferred), TMDB_API_KEY or TMDB_SECRET_ARN"
+        )
 
 
 async def _check(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
@@ -144,6 +172,16 @@ async def _check(args: argparse.Namespace, credentials: Credentials, stop: async
     from .check import check
 
     print(await check(settings, credentials))
+    return 0
+
+
+async def _verify(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
+    settings = config_mod.load(args.config)  # no credential: the audit reads the sink only
+    from .verify import format_report, report_json, require_clean, verify
+
+    report = await verify(settings, stop)
+    print(report_json(report) if args.json else format_report(report))
+    require_clean(report)
     return 0
 
 

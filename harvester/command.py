@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .errors import HarvesterError, Interrupted
-from .ops.logs import redact
+from .ops import metrics
+from .ops.logs import log_summary, redact
+from .ops.stats import Summary, format_summary
 
 log = logging.getLogger("harvester")
 
@@ -36,6 +39,15 @@ def run_command(body: Body, *, verbose: bool, secrets: Sequence[str]) -> int:
         message = redact(f"{exc.__class__.__name__}: {exc}", secrets)
         print(f"harvester: internal error: {message} (run with -v for details)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def report_summary(summary: Summary, harvest: str, *, metrics_flag: bool = False) -> None:
+    """How a finished run reports: the human summary on stdout, the summary event in JSON logs, and
+    with `--metrics` (or HARVESTER_METRICS=emf) its metrics as one EMF line on stdout."""
+    print(format_summary(summary), flush=True)
+    log_summary(summary)
+    if metrics.wanted(metrics_flag, os.environ):
+        metrics.emit(summary, harvest)
 
 
 def _run_async(body: Body) -> int:

@@ -2,7 +2,7 @@
 
 `load(path)` reads a TOML file and returns `Settings` or raises `ConfigError` with one line that
 names the offending key. Nothing downstream re-validates. Secrets never live in the file: they come
-from the environment (`Credentials.from_env`).
+from the environment (`Credentials.from_env`) or from AWS Secrets Manager (secret.py).
 
 The settings are frozen msgspec Structs: types and bounds live in the annotations and are checked by
 `msgspec.convert(..., strict=True)`; what spans several keys is checked after it (`_check_values`).
@@ -87,6 +87,10 @@ class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     compression: Compression = "none"
     lease_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0  # a crashed run's lease blocks others this long
     unsafe_single_writer: bool = False  # the store cannot fence writers; the user promises there is one
+    # An object also closes before the record that would take it past this many MB (1 MB = 1,000,000
+    # bytes, as stored, gzip included); 0 = no limit. At most S3's 5 TB; TOML's inf is refused. Not in
+    # the run's identity: it moves where objects end, never what a commit settles, so it may change.
+    max_object_mb: Annotated[float, msgspec.Meta(ge=0, le=5_000_000)] = 0.0
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -104,6 +108,9 @@ class Secret(str):
 
 @dataclass(frozen=True)
 class Credentials:
+    """The TMDB credential, from the environment (`from_env`) or a Secrets Manager secret (secret.py);
+    `secrets()` is what every log line and error message must not show."""
+
     access_token: Secret | None = None
     api_key: Secret | None = None
 

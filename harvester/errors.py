@@ -80,5 +80,17 @@ class Interrupted(HarvesterError):
     exit_code = 75
 
 
+def first_known(group: BaseExceptionGroup[BaseException]) -> HarvesterError | None:
+    """The first of our errors in what a TaskGroup raised: the one line the user gets."""
+    for exc in group.exceptions:
+        if isinstance(exc, HarvesterError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = first_known(exc)
+            if found is not None:
+                return found
+    return None
+
+
 EXIT_OK = 0
 EXIT_INTERRUPTED = Interrupted.exit_code

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Media = Literal["movie", "tv"]
+Refresh = Literal["changed", "entered", "left"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class Title:
     imdb_id: str | None = None
     tmdb_id: int | None = None
     summary: bytes | None = None  # a discover result, stored as is when details are not wanted
+    refresh: Refresh | None = None  # why a refresh takes this title again (source/refresh.py)
 
     @property
     def label(self) -> str:
@@ -31,14 +33,21 @@ class Title:
 class Found:
     title: Title
     body: bytes  # TMDB's details body exactly as returned (appended sub-resources included)
+    tmdb_id: int | None = None  # the body's `id`: what a refresh keeps (lake/selection.py)
 
 
 @dataclass(frozen=True, slots=True)
 class Miss:
-    """TMDB answered, and has no such title of this media: reason is 'not_found', 'tv' or 'movie'."""
+    """TMDB answered, and has no such title of this media: reason is 'not_found', 'tv' or 'movie'; in a
+    refresh, 'removed' (a title the harvest holds now answers 404) or 'left' (it left the selection)."""
 
     title: Title
     reason: str
+
+    @property
+    def removed(self) -> bool:
+        """A title the lake held and TMDB (or the selection) no longer has: recorded, not deleted."""
+        return self.reason in ("removed", "left")
 
 
 @dataclass(frozen=True, slots=True)

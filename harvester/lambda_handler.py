@@ -6,7 +6,8 @@ Each invocation harvests until shortly before its deadline, commits, and returns
 
     {"config": "s3://bucket/harvester/config.toml"}          a TOML file in S3
     {"settings": {"tmdb": {...}, "source": {...}, ...}}       or the settings inline
-    optional: "fresh": true, starting the harvest over, with "fresh_id": an id of that request (the
+    optional: "mode": "refresh" (take only what changed since the last complete run, as a new run);
+    "fresh": true, starting the harvest over, with "fresh_id": an id of that request (the
     Step Functions execution's): invocations that carry the same fresh_id continue the run the first
     one started, so a failed fresh invocation can be retried as it is and is never lost;
     "margin_s": seconds kept for drain + flush
@@ -20,7 +21,9 @@ transient raises, so Lambda's and Step Functions' retries apply.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import tomllib
 from typing import Any, Protocol
 
@@ -29,8 +32,10 @@ import msgspec
 from . import config as config_mod
 from .config import Credentials, Settings, is_s3_url, parse_s3_url
 from .errors import ConfigError, CredentialError, InputUnavailable, StateError
-from .ops.logs import RedactSecrets
-from .runner import harvest
+from .ops import metrics
+from .ops.logs import bind, harvest_name, log_summary, new_invocation_id, setup_logging
+from .runner import Mode, harvest
+from .secret import forget, load_credentials
 
 log = logging.getLogger("harvester")
 
@@ -43,25 +48,35 @@ class LambdaContext(Protocol):
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    credentials = Credentials.from_env()
-    _install_redaction(credentials)
+    try:
+        credentials = load_credentials()  # TMDB_SECRET_ARN's secret: read at the cold start, then kept
+    except CredentialError as exc:  # missing or denied; Secrets Manager unavailable raises: retry
+        log.error("%s", exc)
+        return {"status": "failed", "error": str(exc), "exit_code": exc.exit_code}
     margin = float(event.get("margin_s", DEFAULT_MARGIN_S))
     budget = context.get_remaining_time_in_millis() / 1000.0 - margin
+    restore_logging = setup_logging(False, credentials.secrets(), in_lambda=True, fields=_log_fields(context))
     try:
         return asyncio.run(_invoke(event, credentials, budget))
     except (ConfigError, CredentialError, StateError) as exc:
         log.error("%s", exc)
+        if isinstance(exc, CredentialError):
+            forget()  # TMDB refused the secret's token: the next invocation reads it again (rotated?)
         return {"status": "failed", "error": str(exc), "exit_code": exc.exit_code}
+    finally:
+        restore_logging()  # the runtime's own handlers, until the next invocation
 
 
 async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, budget_s)
     settings = await _settings_from_event(event)
+    bind(harvest=harvest_name(settings))
     grace = min(DEFAULT_GRACE_S, max(0.5, budget_s / 10))
     result = await harvest(
         settings,
         credentials,
+        mode=_mode(event),
         fresh=bool(event.get("fresh", False)),
         fresh_id=_fresh_id(event),
         deadline=deadline,
@@ -69,6 +84,8 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
         progress=True,  # CloudWatch gets the periodic progress log lines
     )
     s = result.summary
+    log_summary(s)
+    metrics.emit(s, harvest_name(settings))  # one EMF line on stdout: CloudWatch makes it metrics
     return {
         "status": result.status,
         "harvested": s.harvested,
@@ -82,6 +99,13 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
         "run": s.run,
         "run_totals": msgspec.to_builtins(s.run_totals),
     }
+
+
+def _mode(event: dict[str, Any]) -> Mode:
+    mode = event.get("mode", "run")
+    if mode not in ("run", "refresh"):
+        raise ConfigError(f'event "mode" must be "run" or "refresh", not {mode!r}')
+    return "refresh" if mode == "refresh" else "run"
 
 
 def _fresh_id(event: dict[str, Any]) -> str | None:
@@ -130,12 +154,21 @@ async def _read_s3_text(uri: str, endpoint_url: str | None) -> str:
         raise ConfigError(f"config {uri} is not UTF-8 text") from None
 
 
-def _install_redaction(credentials: Credentials) -> None:
-    root = logging.getLogger()
-    if not root.handlers:  # outside Lambda's runtime (tests, local runs)
-        logging.basicConfig(level=logging.INFO)
-    logging.getLogger("harvester").setLevel(logging.INFO)
-    for h in root.handlers:
-        for old in [f for f in h.filters if isinstance(f, RedactSecrets)]:
-            h.removeFilter(old)  # a warm start may run with rotated secrets
-        h.addFilter(RedactSecrets(credentials.secrets()))
+_INVOCATIONS = itertools.count()  # in this process: the first one is the cold start
+
+
+def _log_fields(context: LambdaContext) -> dict[str, object]:
+    """Powertools' Lambda keys, and the request id as the invocation's, on every line it logs."""
+    request_id = getattr(context, "aws_request_id", None)
+    memory = str(getattr(context, "memory_limit_in_mb", ""))  # an int, or a str in some runtimes
+    trace = os.environ.get("_X_AMZN_TRACE_ID", "").split(";")[0].removeprefix("Root=")
+    fields = {
+        "invocation": request_id or new_invocation_id(),
+        "cold_start": next(_INVOCATIONS) == 0,
+        "function_name": getattr(context, "function_name", None),
+        "function_memory_size": int(memory) if memory.isdigit() else None,
+        "function_arn": getattr(context, "invoked_function_arn", None),
+        "function_request_id": request_id,
+        "xray_trace_id": trace or None,
+    }
+    return {k: v for k, v in fields.items() if v is not None}

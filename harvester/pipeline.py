@@ -5,7 +5,8 @@
      then the source)   shared rate limiter)    as they arrive)     outcomes object, then state)
 
 The queue bounds are the backpressure and the memory bound: at most `concurrency` titles in flight,
-a few outcomes waiting, the chunk being built and one finished chunk waiting for upload.
+a few outcomes waiting, the chunk being built and one finished chunk waiting for upload. A chunk ends at
+`chunk_size` records, or before the record that would take its object past `max_object_mb`.
 
 Stopping (signal, deadline): the producer stops taking titles, workers finish what they hold within
 `grace_s` (then they are cancelled and those titles are simply fetched again next time), the partial
@@ -23,7 +24,7 @@ from typing import Protocol
 from .config import SinkSettings
 from .errors import TmdbUnavailable
 from .items import Failed, Found, Miss, Outcome, Title
-from .lake.chunks import ChunkEncoder
+from .lake.chunks import ChunkEncoder, byte_limit
 from .lake.committer import Chunk, Committer
 from .lake.state import DoneSet
 from .ops.stats import Stats
@@ -64,6 +65,7 @@ class Pipeline:
         self._fmt = sink_settings.format
         self._compression = sink_settings.compression
         self._chunk_size = sink_settings.chunk_size
+        self._max_bytes = byte_limit(sink_settings.max_object_mb)
         self._stats = stats
         self._concurrency = concurrency
         self._stop = stop
@@ -132,26 +134,33 @@ class Pipeline:
             await self._outcomes.put(outcome)
 
     async def _chunk_loop(self) -> None:
-        encoder = ChunkEncoder(self._fmt, self._compression)
+        encoder = ChunkEncoder(self._fmt, self._compression, self._max_bytes)
         positions: list[int] = []
         outcomes: list[Miss | Failed] = []
+        harvested: list[int] = []
 
         async def flush() -> None:
-            nonlocal encoder, positions, outcomes
+            nonlocal encoder, positions, outcomes, harvested
             data = encoder.finish() if encoder.count else None
-            await self._commits.put(Chunk(data, encoder.count, positions, outcomes))
-            encoder = ChunkEncoder(self._fmt, self._compression)
-            positions, outcomes = [], []
+            await self._commits.put(Chunk(data, encoder.count, positions, outcomes, harvested))
+            encoder = ChunkEncoder(self._fmt, self._compression, self._max_bytes)
+            positions, outcomes, harvested = [], [], []
 
         while (outcome := await self._outcomes.get()) is not _END:
-            positions.append(outcome.title.pos)
             if isinstance(outcome, Found):
-                encoder.add(outcome.body)
+                if not encoder.add(outcome.body):
+                    # Full by size: the object closes without this record, which starts the next one
+                    # (its position goes with it, below).
+                    await flush()
+                    encoder.add(outcome.body)  # an empty object takes any record
+                if outcome.tmdb_id is not None:
+                    harvested.append(outcome.tmdb_id)
                 self._stats.harvested += 1
                 self._consecutive_failures = 0
             else:
                 outcomes.append(outcome)
                 self._note_failure(outcome)
+            positions.append(outcome.title.pos)
             if encoder.count >= self._chunk_size or len(outcomes) >= MAX_OUTCOMES_PER_COMMIT:
                 await flush()
         if positions:

@@ -1,7 +1,12 @@
-"""One invocation, start to end: preflight, open (or resume) the run, harvest, summarise.
+"""One invocation, start to end: preflight, lease, open (or resume) the run, harvest, complete, summarise.
 
 The CLI, the container task and the Lambda handler all call `harvest()`; they differ only in what
 stops it (a signal, `--max-runtime`, the Lambda deadline) and in how they report.
+
+A harvest is a line of runs in one state object: a full run, then refresh runs, each with its own tag
+and date partition. A refresh starts from the last complete run (its selection and start time) and
+takes only what changed, entered or left (source/refresh.py); `--fresh` starts the line over and, once
+complete, deletes every earlier run of the line.
 """
 
 from __future__ import annotations
@@ -9,22 +14,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 import msgspec
 
 from .config import Credentials, Settings, SinkSettings, media_of
-from .errors import HarvesterError, SinkError, StateError
+from .errors import ConfigError, SinkError, StateError, first_known
+from .items import Media
 from .lake.committer import Committer, reconcile, remove_runs
-from .lake.layout import summary_key
+from .lake.layout import ids_prefix, is_committed, seq_of, summary_key
 from .lake.lease import Lease, lease_key
+from .lake.selection import Selection, fold_records, load_selection, selection_key
 from .lake.sink import Sink, open_sink
 from .lake.sink.base import Capabilities
 from .lake.state import Identity, RunState, SinkIdentity, SourceIdentity, StateStore, TmdbIdentity, state_key
+from .ops import logs
 from .ops.progress import Progress
 from .ops.stats import SourceSummary, Stats, Summary
 from .pipeline import Pipeline
 from .source import Prepare, Source, open_source
+from .source.refresh import RefreshSource
 from .tmdb.client import TmdbClient
 from .tmdb.lookup import Lookup
 from .tmdb.ratelimit import RateLimiter
@@ -32,6 +42,18 @@ from .tmdb.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 Status = Literal["complete", "incomplete"]
+Mode = Literal["run", "refresh"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """How this invocation was asked to run (what the CLI options or the Lambda event said)."""
+
+    mode: Mode = "run"
+    fresh: bool = False
+    fresh_id: str | None = None
+    grace_s: float = 5.0
+    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,7 @@ async def harvest(
     settings: Settings,
     credentials: Credentials,
     *,
+    mode: Mode = "run",
     fresh: bool = False,
     fresh_id: str | None = None,
     stop: asyncio.Event | None = None,
@@ -58,19 +81,24 @@ async def harvest(
     set from outside (signals) for the same effect. Either way the result is "incomplete" and the
     next call resumes. Raises HarvesterError subclasses for every expected failure.
 
-    `fresh` starts the harvest over: the new run replaces the old one's objects when it completes.
+    `mode = "refresh"` takes, as a new run, only what changed since the last complete run.
+    `fresh` starts the harvest over: the new run replaces the old ones' objects when it completes.
     With `fresh_id`, a state that this same fresh request created is resumed instead of started over,
     so a scheduler may retry a failed fresh invocation as it is (see lambda_handler.py).
     """
+    if fresh and mode == "refresh":
+        raise ConfigError("a refresh cannot be fresh: --fresh starts the harvest over with a full run")
+    request = Request(mode, fresh, fresh_id, grace_s, progress)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     timer = loop.call_at(deadline, stop.set) if deadline is not None else None
+    logs.bind(harvest=logs.harvest_name(settings))
     sink = open_sink(settings.sink)
     try:
-        return await _harvest(settings, credentials, sink, fresh, fresh_id, stop, grace_s, progress)
+        return await _harvest(settings, credentials, sink, request, stop)
     except BaseExceptionGroup as group:
         # TaskGroups wrap what a stage raised; the user gets the one line of the first known error.
-        known = _first_known(group)
+        known = first_known(group)
         if known is None:
             raise
         raise known from None
@@ -81,14 +109,7 @@ async def harvest(
 
 
 async def _harvest(
-    settings: Settings,
-    credentials: Credentials,
-    sink: Sink,
-    fresh: bool,
-    fresh_id: str | None,
-    stop: asyncio.Event,
-    grace_s: float,
-    progress: bool,
+    settings: Settings, credentials: Credentials, sink: Sink, request: Request, stop: asyncio.Event
 ) -> RunResult:
     limiter = RateLimiter(settings.tmdb.rate_limit)
     async with TmdbClient(settings.tmdb, credentials, limiter) as client:
@@ -97,13 +118,13 @@ async def _harvest(
         fenced = fencing(await sink.preflight(), settings.sink, sink.url)
         media = media_of(settings.source)
         lease = Lease(sink, lease_key(settings.source.type, media), settings.sink.lease_s, fenced=fenced)
+        logs.bind(writer=lease.token)
         await lease.acquire()
         try:
             async with asyncio.TaskGroup() as tg:
                 keeper = tg.create_task(lease.keep())
                 try:
-                    return await _run(settings, sink, client, limiter, lease, fenced, fresh, fresh_id, stop,
-                                      grace_s, progress)  # fmt: skip
+                    return await _run(settings, sink, client, limiter, lease, fenced, request, stop)
                 finally:
                     keeper.cancel()
         finally:
@@ -131,22 +152,25 @@ async def _run(
     limiter: RateLimiter,
     lease: Lease,
     fenced: bool,
-    fresh: bool,
-    fresh_id: str | None,
+    request: Request,
     stop: asyncio.Event,
-    grace_s: float,
-    progress: bool,
 ) -> RunResult:
     stats = Stats()
-    source = open_source(settings, sink)
+    source: Source = open_source(settings, sink)
     media = media_of(settings.source)
     store = StateStore(sink, state_key(settings.source.type, media), fenced=fenced)
     identity = await _identity(settings, source)
-    state = await _open_state(store, sink, lease, identity, fresh, fresh_id, settings.sink.partition,
-                              _NAMES[media])  # fmt: skip
+    opener = _Opener(store, sink, lease, identity, settings.sink.partition, _NAMES[media])
+    if request.mode == "refresh":
+        state = await opener.refresh()
+    else:
+        state = await opener.run(request.fresh, request.fresh_id)
+    logs.bind(run=state.tag)
     if state.complete:
-        log.info("this harvest is already complete (use --fresh to start it over)")
+        log.info("this harvest is already complete (`refresh` takes what changed; --fresh starts over)")
         return RunResult("complete", _summary(settings, sink, source, state, stats, client, "complete"))
+    if state.mode == "refresh":
+        source = await _refresh_source(source, media, sink, state)
     if not await source.prepare(Prepare(client, state, store, lease, stop)):
         summary = _summary(settings, sink, source, state, stats, client, "incomplete")
         return RunResult("incomplete", summary, stopped=True)
@@ -173,9 +197,9 @@ async def _run(
         stats=stats,
         concurrency=settings.tmdb.concurrency,
         stop=stop,
-        grace_s=grace_s,
+        grace_s=request.grace_s,
     )
-    reporter = Progress(stats, client.counters, limiter, enabled=progress)
+    reporter = Progress(stats, client.counters, limiter, enabled=request.progress)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(reporter.run())
         try:
@@ -186,14 +210,37 @@ async def _run(
     complete = exhausted and len(state.done) >= source.stats.selected and not state.pending
     lease.check()
     if complete:
-        await reconcile(sink, state)  # anything a writer that lost its lease left behind
-        state.status = "complete"
-        await store.save(state)
-        await _finish_superseded(sink, store, state)
+        await _complete(sink, store, state)
     status: Status = "complete" if complete else "incomplete"
     summary = _summary(settings, sink, source, state, stats, client, status)
     await sink.put(summary_key(state), msgspec.json.format(msgspec.json.encode(summary), indent=2))
     return RunResult(status, summary, stopped=not exhausted)
+
+
+async def _refresh_source(inner: Source, media: Media, sink: Sink, state: RunState) -> Source:
+    assert state.base is not None and state.since is not None, "a refresh run names its base"
+    base = await load_selection(sink, state.base)
+    if base is None:
+        raise StateError(f"the selection of run {state.base.tag} is missing; run with --fresh")
+    return RefreshSource(inner, media, sink, datetime.fromisoformat(state.since), base)
+
+
+async def _complete(sink: Sink, store: StateStore, state: RunState) -> None:
+    """Clean up after stale writers, fold this run into the harvest's selection, then say complete;
+    only then may the runs a fresh start replaced go."""
+    await reconcile(sink, state)
+    selection = Selection()
+    if state.base is not None:
+        selection = await load_selection(sink, state.base) or selection
+    records = sorted(
+        (k for k in await sink.list_keys(ids_prefix(state)) if is_committed(state, k)),
+        key=lambda k: seq_of(k) or 0,
+    )
+    await fold_records(sink, selection, records)
+    await sink.put(selection_key(state.ref()), selection.to_bytes(), "application/octet-stream")
+    state.status = "complete"
+    await store.save(state)
+    await _finish_superseded(sink, store, state)
 
 
 _NAMES = {"movie": "movies", "tv": "series"}
@@ -219,56 +266,91 @@ async def _identity(settings: Settings, source: Source) -> Identity:
     )
 
 
-async def _open_state(
-    store: StateStore,
-    sink: Sink,
-    lease: Lease,
-    identity: Identity,
-    fresh: bool,
-    fresh_id: str | None,
-    partition: str,
-    name: str,
-) -> RunState:
-    raw = await store.load_raw()
-    old: RunState | None = None
-    if raw is not None:
-        try:
-            old = RunState.from_bytes(raw, store.where)
-        except StateError:
-            if not fresh:
-                raise
-            log.warning(
-                "replacing the unreadable state %s; the objects of the run it described stay", store.where
+class _Opener:
+    """Finds the run this invocation works on: resumed, new, fresh or a refresh; saves it first."""
+
+    def __init__(
+        self, store: StateStore, sink: Sink, lease: Lease, identity: Identity, partition: str, name: str
+    ) -> None:
+        self._store, self._sink, self._lease = store, sink, lease
+        self._identity, self._partition, self._name = identity, partition, name
+
+    async def run(self, fresh: bool, fresh_id: str | None) -> RunState:
+        store = self._store
+        raw = await store.load_raw()
+        old: RunState | None = None
+        if raw is not None:
+            try:
+                old = RunState.from_bytes(raw, store.where)
+            except StateError:
+                if not fresh:
+                    raise
+                log.warning("replacing the unreadable state %s; the objects it described stay", store.where)
+        if fresh and old is not None and fresh_id is not None and old.fresh_id == fresh_id:
+            fresh = False  # this fresh request already started the run: a retry resumes it
+        if not fresh and old is not None:
+            self._same_harvest(old)
+        if fresh or old is None:
+            state = self._new()
+            state.fresh_id = fresh_id
+            if old is not None:
+                # Replaced only once the new run completes: until then readers keep the old ones.
+                state.supersedes = [*old.supersedes, *old.lineage, old.ref()]
+            return await self._start(state, "new harvest")
+        if old.complete:
+            await _finish_superseded(self._sink, store, old)
+            return old
+        return await self._resume(old)
+
+    async def refresh(self) -> RunState:
+        old = await self._store.load()
+        if old is None:
+            raise StateError(
+                f"nothing to refresh at {self._store.where}: run the harvest first (`harvester run`)"
             )
-    if fresh and old is not None and fresh_id is not None and old.fresh_id == fresh_id:
-        fresh = False  # this fresh request already started the run: a retry resumes it
-    if not fresh and old is not None and old.identity != identity:
-        changed = identity.changed(old.identity)
-        raise StateError(
-            f"{store.where} belongs to another harvest (changed: {', '.join(changed) or 'identity'}); "
-            "run with --fresh to start over"
-        )
-    if fresh or old is None:
-        state = RunState.new(identity, partition=partition, name=name)
-        state.fresh_id = fresh_id
-        if old is not None:
-            # Replaced only once the new run completes: until then readers keep the old one.
-            state.supersedes = [*old.supersedes, old.ref()]
-        state.start_writer(lease.token)
-        await store.save(state)  # before any data object, so a crash never leaves untracked objects
-        log.info("new harvest %s", state.tag)
+        self._same_harvest(old)
+        if not old.complete:
+            if old.mode == "refresh":
+                return await self._resume(old)  # a refresh cut short continues
+            raise StateError("the harvest has not completed yet: `harvester run` finishes it, then refresh")
+        if await load_selection(self._sink, old.ref()) is None:
+            raise StateError(
+                f"run {old.tag} completed without a selection (an older version): a refresh needs one; "
+                "use --fresh"
+            )
+        state = self._new()
+        state.mode = "refresh"
+        state.since = old.created
+        state.base = old.ref()
+        state.lineage = [*old.lineage, old.ref()]
+        return await self._start(state, f"refresh of {old.tag}: new run")
+
+    def _same_harvest(self, old: RunState) -> None:
+        if old.identity != self._identity:
+            changed = self._identity.changed(old.identity)
+            raise StateError(
+                f"{self._store.where} belongs to another harvest (changed: {', '.join(changed)}); "
+                "run with --fresh to start over"
+            )
+
+    def _new(self) -> RunState:
+        return RunState.new(self._identity, partition=self._partition, name=self._name)
+
+    async def _start(self, state: RunState, what: str) -> RunState:
+        state.start_writer(self._lease.token)
+        await self._store.save(state)  # before any data object, so a crash never leaves untracked objects
+        log.info("%s %s", what, state.tag)
         return state
-    if old.complete:
-        await _finish_superseded(sink, store, old)
+
+    async def _resume(self, old: RunState) -> RunState:
+        # Saving first fences out the writer before us (its next conditional save is refused); only then
+        # is what it left behind safe to remove.
+        old.start_writer(self._lease.token)
+        await self._store.save(old)
+        await reconcile(self._sink, old)
+        log.info("resuming harvest %s: %d titles done, %d pending, next commit %d",
+                 old.tag, len(old.done), len(old.pending), old.next_seq)  # fmt: skip
         return old
-    # Saving first fences out the writer before us (its next conditional save is refused); only then
-    # is what it left behind safe to remove.
-    old.start_writer(lease.token)
-    await store.save(old)
-    await reconcile(sink, old)
-    log.info("resuming harvest %s: %d titles done, %d pending, next commit %d",
-             old.tag, len(old.done), len(old.pending), old.next_seq)  # fmt: skip
-    return old
 
 
 async def _finish_superseded(sink: Sink, store: StateStore, state: RunState) -> None:
@@ -321,14 +403,3 @@ def _summary(
         output=f"{sink.url.rstrip('/')}/{state.partition}/",
         run_totals=state.counts,
     )
-
-
-def _first_known(group: BaseExceptionGroup[BaseException]) -> HarvesterError | None:
-    for exc in group.exceptions:
-        if isinstance(exc, HarvesterError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _first_known(exc)
-            if found is not None:
-                return found
-    return None

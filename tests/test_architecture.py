@@ -19,8 +19,16 @@ TOP = ENTRY_POINTS | {
     "harvester.runner",
     "harvester.pipeline",
     "harvester.check",
+    "harvester.verify",
 }
-BOTTOM = {"harvester", "harvester.config", "harvester.errors", "harvester.items", "harvester.aws"}
+BOTTOM = {
+    "harvester",
+    "harvester.config",
+    "harvester.errors",
+    "harvester.items",
+    "harvester.aws",
+    "harvester.secret",
+}
 
 
 def module_name(path: Path) -> str:

@@ -210,16 +210,55 @@ def test_code_uri_is_what_the_build_script_writes() -> None:
     assert '"$DIST/harvester-lambda.zip"' in BUILD_SCRIPT.read_text(encoding="utf-8")
 
 
-def test_token_comes_from_a_secrets_manager_dynamic_reference() -> None:
+def test_the_token_is_not_in_the_functions_configuration_only_its_secrets_arn() -> None:
+    # Anyone allowed lambda:GetFunctionConfiguration reads the environment: it names the secret, the
+    # code reads the value at its cold start.
     template = _template()
     (function,) = _resources(template, "AWS::Serverless::Function").values()
-    token = function["Properties"]["Environment"]["Variables"]["TMDB_ACCESS_TOKEN"]
-    assert token == {"Fn::Sub": "{{resolve:secretsmanager:${TmdbSecretId}}}"}
-    text = TEMPLATE.read_text(encoding="utf-8")
-    assert "GetFunctionConfiguration" in text, "the trade-off (value visible in the config) is documented"
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["TMDB_SECRET_ARN"] == {"Ref": "TmdbSecretArn"}
+    assert not {"TMDB_ACCESS_TOKEN", "TMDB_API_KEY"} & set(variables)
+    assert "{{resolve:" not in json.dumps(template), "no dynamic reference puts a value in the configuration"
+    arn = template["Parameters"]["TmdbSecretArn"]
+    assert "Default" not in arn
+    pattern = re.compile(arn["AllowedPattern"])
+    assert pattern.fullmatch("arn:aws:secretsmanager:sa-east-1:123456789012:secret:harvester/tmdb-AbCdEf")
+    assert not pattern.fullmatch("harvester/tmdb-access-token")  # a name: the grant needs the full ARN
     for name, param in template["Parameters"].items():
         assert "token" not in name.lower() or "secret" in name.lower(), f"{name}: secrets are no parameters"
         assert not re.fullmatch(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", str(param.get("Default", ""))), name
+
+
+def test_the_function_may_read_that_one_secret_and_decrypt_only_it() -> None:
+    template = _template()
+    role = template["Resources"]["HarvestFunctionRole"]["Properties"]
+    statements = list(_statements(role))
+    secret = [st for st in statements if any(a.startswith("secretsmanager:") for a in _as_list(st["Action"]))]
+    assert [(_as_list(st["Action"]), _as_list(st["Resource"])) for st in secret] == [
+        (["secretsmanager:GetSecretValue"], [{"Ref": "TmdbSecretArn"}])
+    ]
+    kms = [
+        st for st in statements if "kms:Decrypt" in _as_list(st["Action"]) and st.get("Sid") != "BucketKmsKey"
+    ]
+    assert [(_as_list(st["Action"]), st["Resource"], st["Condition"]) for st in kms] == [
+        (
+            ["kms:Decrypt"],
+            {"Ref": "TmdbSecretKmsKeyArn"},
+            {"StringEquals": {"kms:EncryptionContext:SecretARN": {"Ref": "TmdbSecretArn"}}},
+        )
+    ]
+    # Only when a customer managed key is given: the default aws/secretsmanager key needs no grant.
+    (optional,) = [
+        st
+        for policy in role["Policies"]
+        for st in policy["PolicyDocument"]["Statement"]
+        if "Fn::If" in st and st["Fn::If"][1] == kms[0]
+    ]
+    assert optional["Fn::If"][0] == "SecretUsesKmsKey" and optional["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"]["SecretUsesKmsKey"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "TmdbSecretKmsKeyArn"}, ""]}]
+    }
+    assert template["Parameters"]["TmdbSecretKmsKeyArn"]["Default"] == ""
 
 
 def test_state_machine_resource() -> None:
@@ -383,7 +422,7 @@ def test_invocations_retry_the_transient_lambda_errors_with_backoff() -> None:
     assert retried >= REQUIRED_LAMBDA_RETRY_ERRORS
     assert "States.ALL" not in retried
     payloads = [s["Parameters"]["payload"] for s in states.values() if "payload" in s.get("Parameters", {})]
-    assert len(payloads) == 2 and all(p["config"] == CONFIG_URI for p in payloads)
+    assert len(payloads) == 3 and all(p["config"] == CONFIG_URI for p in payloads)  # run, fresh, refresh
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,6 +446,12 @@ def test_a_run_without_fresh_never_sends_fresh_or_fresh_id(execution_input: dict
     fn = FakeFunction("incomplete", TaskError("Lambda.ServiceException"), "complete")
     assert run_machine(_definition(), execution_input, fn, execution_id=EXECUTION)[0] == "Succeed"
     assert fn.payloads == [{"config": CONFIG_URI}] * 3
+
+
+def test_every_invocation_of_a_refresh_carries_the_mode_and_nothing_fresh() -> None:
+    fn = FakeFunction("incomplete", TaskError("Lambda.ServiceException"), "complete")
+    assert run_machine(_definition(), {"mode": "refresh"}, fn, execution_id=EXECUTION)[0] == "Succeed"
+    assert fn.payloads == [{"config": CONFIG_URI, "mode": "refresh"}] * 3
 
 
 def test_every_invocation_of_a_fresh_run_carries_fresh_and_the_executions_id() -> None:

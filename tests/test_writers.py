@@ -102,9 +102,13 @@ async def test_two_runs_on_one_prefix_one_writes_the_other_exits_6(
     standin: RunningStandin, target: Target, tmp_path: Path
 ) -> None:
     standin.config.latency = (0.01, 0.03)
-    cfg = config(tmp_path, standin, target, tmdb={"rate_limit": 100})
+    cfg = config(tmp_path, standin, target, tmdb={"rate_limit": 100}, sink={"lease_s": 60})
     first, seen = await start_until(cfg, "committed 000000")
-    second = await run_cli("run", str(cfg), env=cli_env(token=TOKEN))
+    first.send_signal(signal.SIGSTOP)  # so it cannot finish (and release) before the second has tried
+    try:
+        second = await run_cli("run", str(cfg), env=cli_env(token=TOKEN))
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.code == 6, second.output
     assert "another run" in second.stderr and "lease expires at" in second.stderr
     assert "Traceback" not in second.stderr

@@ -21,8 +21,18 @@ from ..config import SinkSettings
 from ..errors import LeaseLost, SinkError
 from ..items import Failed, Miss
 from .chunks import content_type, extension
-from .layout import data_key, data_prefix, is_committed, outcomes_key, outcomes_prefix, run_dir
+from .layout import (
+    data_key,
+    data_prefix,
+    ids_key,
+    ids_prefix,
+    is_committed,
+    outcomes_key,
+    outcomes_prefix,
+    run_dir,
+)
 from .lease import Lease
+from .selection import ids_record
 from .sink import Sink
 from .state import Pending, RunCounts, RunRef, RunState, StateStore
 
@@ -38,6 +48,7 @@ class Chunk:
     records: int
     positions: list[int]
     outcomes: list[Miss | Failed] = field(default_factory=list)
+    harvested: list[int] = field(default_factory=list)  # TMDB ids of the records, for the selection
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class Settled:
     final: list[Miss | Failed]  # written to the outcomes object
     pending: dict[int, Pending]  # failures with attempts left: tried again by the next run
     cleared: list[int]  # positions that were pending and are now settled
+    removed: list[int]  # TMDB ids a refresh found gone: out of the selection
 
 
 def settle(chunk: Chunk, pending: dict[int, Pending], max_attempts: int) -> Settled:
@@ -67,7 +79,10 @@ def settle(chunk: Chunk, pending: dict[int, Pending], max_attempts: int) -> Sett
                 continue
         final.append(o)
     cleared = [p for p in chunk.positions if p in pending and p not in still]
-    return Settled(final, still, cleared)
+    removed = [
+        o.title.tmdb_id for o in final if isinstance(o, Miss) and o.removed and o.title.tmdb_id is not None
+    ]
+    return Settled(final, still, cleared, removed)
 
 
 class Committer:
@@ -107,6 +122,10 @@ class Committer:
                 await self._sink.put(
                     key, _outcome_lines(settled.final, state.pending), "application/x-ndjson"
                 )
+            if chunk.harvested or settled.removed:
+                key = ids_key(state, seq, writer)
+                written.append(key)
+                await self._sink.put(key, ids_record(chunk.harvested, settled.removed), "text/plain")
             # Only now are these titles done: the state is saved after the objects it points to.
             for pos in chunk.positions:
                 state.done.add(pos)
@@ -117,18 +136,37 @@ class Committer:
             _count(state.counts, chunk, settled, len(state.pending))
             await self._store.save(state)
         except LeaseLost:
-            await _remove(self._sink, written)  # ours alone (the key names our token): nobody else's data
+            # What we wrote is left to the reconcile of the run that holds the harvest now: our keys carry
+            # our token, so it is not in that run's state unless our save did land (its answer lost), and
+            # then deleting it here would lose the chunk.
+            log.warning(
+                "lease lost during commit %06d; leaving %d objects to the next reconcile", seq, len(written)
+            )
             raise
-        log.debug("committed %06d: %d records, %d misses/failures", seq, chunk.records, len(settled.final))
+        _log_commit(seq, chunk, settled, written[0] if chunk.data is not None else None)
         return settled
+
+
+def _log_commit(seq: int, chunk: Chunk, settled: Settled, key: str | None) -> None:
+    """One event per commit: a readable line, and its facts as fields for JSON logs."""
+    misses = sum(isinstance(o, Miss) for o in settled.final)
+    failures, pending, size = len(settled.final) - misses, len(settled.pending), len(chunk.data or b"")
+    log.info(
+        "committed %06d: %d records, %d misses, %d failures (%d pending), %d bytes%s",
+        seq, chunk.records, misses, failures, pending, size, f" in {key}" if key else "",
+        extra={"event": "commit", "commit": seq, "key": key, "records": chunk.records, "misses": misses,
+               "failures": failures, "pending": pending, "bytes": size},
+        stacklevel=2,  # `location` names the commit
+    )  # fmt: skip
 
 
 def _count(counts: RunCounts, chunk: Chunk, settled: Settled, pending: int) -> None:
     counts.harvested += chunk.records
     counts.objects += chunk.data is not None
-    misses = sum(isinstance(o, Miss) for o in settled.final)
+    misses = sum(isinstance(o, Miss) and not o.removed for o in settled.final)
     counts.misses += misses
-    counts.failed += len(settled.final) - misses
+    counts.removed += len(settled.removed)
+    counts.failed += sum(isinstance(o, Failed) for o in settled.final)
     counts.pending = pending
 
 
@@ -140,7 +178,7 @@ async def reconcile(sink: Sink, state: RunState) -> None:
         aborted += await sink.abort_uploads(prefix)
     stale = [
         key
-        for prefix in (data_prefix(state), outcomes_prefix(state))
+        for prefix in (data_prefix(state), outcomes_prefix(state), ids_prefix(state))
         for key in await sink.list_keys(prefix)
         if not is_committed(state, key)
     ]
@@ -180,7 +218,7 @@ def _outcome_lines(outcomes: list[Miss | Failed], pending: dict[int, Pending]) -
             "imdb_id": o.title.imdb_id,
             "tmdb_id": o.title.tmdb_id,
             "media": o.title.media,
-            "outcome": "miss" if isinstance(o, Miss) else "failed",
+            "outcome": ("removed" if o.removed else "miss") if isinstance(o, Miss) else "failed",
             "reason": o.reason,
         }
         if isinstance(o, Failed):

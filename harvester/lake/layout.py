@@ -3,7 +3,10 @@
     <partition>/<name>-<tag>-<writer>-<seq>.json   data: at most chunk_size records
     _harvest/state-<source type>-<media>.json      the run's state (see state.py)
     _harvest/lease-<source type>-<media>.json      who writes the harvest now (see lease.py)
-    _harvest/<tag>/outcomes-<writer>-<seq>.jsonl   misses and final failures committed with chunk <seq>
+    _harvest/<tag>/outcomes-<writer>-<seq>.jsonl   misses, removed titles and final failures of commit <seq>
+    _harvest/<tag>/ids-<writer>-<seq>.txt          TMDB ids commit <seq> harvested or removed (selection.py)
+    _harvest/<tag>/selection.bin                   the harvest's TMDB ids once the run completed
+    _harvest/<tag>/refresh-<writer>-<n>.jsonl      a refresh's work list (source/refresh.py)
     _harvest/<tag>/discover-<writer>-<n>.jsonl     a discover source's enumerated ids (source/discover.py)
     _harvest/<tag>/summary.json                    the latest invocation's summary
 
@@ -46,12 +49,20 @@ def outcomes_key(state: RunState, seq: int, writer: str) -> str:
     return f"{outcomes_prefix(state)}{_writer(writer)}{seq:06d}.jsonl"
 
 
-def spool_prefix(state: RunState) -> str:
-    return f"{run_dir(state)}discover-"
+def ids_prefix(state: RunState) -> str:
+    return f"{run_dir(state)}ids-"
 
 
-def spool_key(state: RunState, writer: str, n: int) -> str:
-    return f"{spool_prefix(state)}{_writer(writer)}{n:06d}.jsonl"
+def ids_key(state: RunState, seq: int, writer: str) -> str:
+    return f"{ids_prefix(state)}{_writer(writer)}{seq:06d}.txt"
+
+
+def spool_prefix(state: RunState, kind: str = "discover") -> str:
+    return f"{run_dir(state)}{kind}-"
+
+
+def spool_key(state: RunState, writer: str, n: int, kind: str = "discover") -> str:
+    return f"{spool_prefix(state, kind)}{_writer(writer)}{n:06d}.jsonl"
 
 
 def summary_key(state: RunState) -> str:

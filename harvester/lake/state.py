@@ -161,8 +161,21 @@ class RunCounts(msgspec.Struct):
     harvested: int = 0
     objects: int = 0
     misses: int = 0
+    removed: int = 0  # refresh: titles TMDB or the selection no longer has (recorded, not deleted)
     failed: int = 0  # final failures
     pending: int = 0  # titles whose retries ran out, tried again by the next run
+
+
+class RefreshPlan(msgspec.Struct, frozen=True):
+    """A refresh's work list, spooled into `_harvest/<tag>/refresh-<writer>-<n>.jsonl` (source/refresh.py)."""
+
+    writer: str
+    parts: int
+    titles: int
+    changed: int  # ids TMDB lists as changed that the harvest holds
+    entered: int  # ids the selection has now and the harvest has not
+    left: int  # ids the harvest holds and the selection no longer has
+    pages: int  # change-list pages read
 
 
 class SourceProgress(msgspec.Struct):
@@ -170,6 +183,7 @@ class SourceProgress(msgspec.Struct):
 
     selected: int | None = None  # how many titles the input selects, once counted (progress total)
     spool: Spool | None = None  # discover: the enumerated listing, once complete
+    plan: RefreshPlan | None = None  # refresh: the work list, once complete
 
 
 class _Done(msgspec.Struct):
@@ -210,6 +224,10 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pending: dict[int, Pending] = msgspec.field(default_factory=dict)  # by position
     supersedes: list[RunRef] = msgspec.field(default_factory=list)
     fresh_id: str | None = None  # the scheduled fresh start that created this run (lambda_handler.py)
+    mode: Literal["run", "refresh"] = "run"
+    since: str | None = None  # refresh: TMDB changes from this moment on (the start of the run before)
+    base: RunRef | None = None  # refresh: the run whose selection this one updates (lake/selection.py)
+    lineage: list[RunRef] = msgspec.field(default_factory=list)  # earlier runs whose objects make the table
 
     @classmethod
     def new(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from dataclasses import dataclass
 from typing import TextIO
 
 from ..tmdb.client import ClientCounters
@@ -28,25 +29,76 @@ def format_duration(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def progress_line(stats: Stats, counters: ClientCounters, rate_limit: float, bar: bool) -> str:
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a harvest stands (pure): what the bar, the log line and its JSON fields all show."""
+
+    done: int
+    total: int | None
+    elapsed_s: float
+    requests: int
+    throttled: int
+    misses: int
+    failures: int
+    rate_limit: float
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / max(self.elapsed_s, 1e-9)
+
+    @property
+    def eta_s(self) -> float | None:
+        per_s = self.done / max(self.elapsed_s, 1e-9)
+        if self.total is None or per_s <= 0 or self.done >= self.total:
+            return None
+        return (self.total - self.done) / per_s
+
+    def fields(self) -> dict[str, object]:
+        """The log event's fields: numbers, for CloudWatch Logs Insights."""
+        eta = self.eta_s
+        return {
+            "event": "progress",
+            "done": self.done,
+            "total": self.total,
+            "elapsed_s": round(self.elapsed_s, 1),
+            "eta_s": None if eta is None else round(eta),
+            "requests_per_s": round(self.requests_per_s, 2),
+            "rate_limit": self.rate_limit,
+            "throttled": self.throttled,
+            "misses": self.misses,
+            "failures": self.failures,
+        }
+
+
+def snapshot(stats: Stats, counters: ClientCounters, rate_limit: float) -> Snapshot:
+    return Snapshot(
+        done=stats.looked_up,
+        total=stats.total,
+        elapsed_s=stats.elapsed(),
+        requests=counters.requests,
+        throttled=counters.throttled,
+        misses=sum(stats.misses.values()),
+        failures=stats.failed,
+        rate_limit=rate_limit,
+    )
+
+
+def progress_line(now: Snapshot, bar: bool) -> str:
     """One status line (pure): done/total, request rate, ETA, 429s, misses, failures."""
-    done = stats.looked_up
-    elapsed = max(stats.elapsed(), 1e-9)
-    per_s = done / elapsed
-    total = stats.total
+    done, total = now.done, now.total
     if total:
         frac = min(1.0, done / total)
-        eta = format_duration((total - done) / per_s) if per_s > 0 and done < total else "-"
+        eta = now.eta_s
         head = f"{done}/{total} {frac:6.1%}"
         if bar:
             filled = round(frac * BAR_WIDTH)
             head = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {head}"
-        head += f" ETA {eta}"
+        head += f" ETA {'-' if eta is None else format_duration(eta)}"
     else:
         head = f"{done} titles"
     return (
-        f"{head} | {counters.requests / elapsed:5.1f} req/s (limit {rate_limit:g}) | "
-        f"429s {counters.throttled} | misses {sum(stats.misses.values())} | failures {stats.failed}"
+        f"{head} | {now.requests_per_s:5.1f} req/s (limit {now.rate_limit:g}) | "
+        f"429s {now.throttled} | misses {now.misses} | failures {now.failures}"
     )
 
 
@@ -83,9 +135,9 @@ class Progress:
             self._stream.flush()
 
     def _report(self) -> None:
-        line = progress_line(self._stats, self._counters, self._limiter.rate, self._tty)
+        now = snapshot(self._stats, self._counters, self._limiter.rate)
         if self._tty:
-            self._stream.write("\r\x1b[2K" + line)
+            self._stream.write("\r\x1b[2K" + progress_line(now, bar=True))
             self._stream.flush()
         else:
-            log.info("%s", line)
+            log.info("%s", progress_line(now, bar=False), extra=now.fields())

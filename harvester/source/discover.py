@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from ..config import Media, SourceSettings, TmdbSettings
-from ..errors import ConfigError, SourceError, TmdbUnavailable
+from ..errors import ConfigError, SourceError
 from ..items import Title
 from ..lake.layout import spool_key, spool_prefix
 from ..lake.sink import Sink
@@ -168,7 +168,7 @@ class Enumerator:
         try:
             reply = await self._client.get(f"/discover/{self._query.media}", params)
         except RequestFailed as exc:
-            raise _request_error(f"discover/{self._query.media}", exc) from None
+            raise exc.translated(f"discover/{self._query.media}") from None
         data = reply.data
         if reply.status != 200 or not isinstance(data, dict) or not isinstance(data.get("results"), list):
             raise SourceError(f"discover/{self._query.media}: unexpected answer (HTTP {reply.status})")
@@ -351,6 +351,12 @@ class DiscoverSource:
         )
         return True
 
+    async def listing(self, ctx: Prepare) -> AsyncGenerator[int, None]:
+        """The ids the query selects now (for a refresh: source/refresh.py)."""
+        enumerator = Enumerator(ctx.client, await self.query(ctx.client))
+        async for tmdb_id, _ in enumerator.entries():
+            yield tmdb_id
+
     def _spool(self) -> tuple[RunState, Spool]:
         state = self._state
         assert state is not None and state.source.spool is not None, "prepare() first"
@@ -382,16 +388,9 @@ async def genre_list(client: TmdbClient, media: Media) -> list[tuple[int, str]]:
     try:
         reply = await client.get(f"/genre/{media}/list", {"language": "en-US"})
     except RequestFailed as exc:
-        raise _request_error(f"genre/{media}/list", exc) from None
+        raise exc.translated(f"genre/{media}/list") from None
     data = reply.data
     genres = data.get("genres") if isinstance(data, dict) else None
     if reply.status != 200 or not isinstance(genres, list):
         raise SourceError(f"genre/{media}/list: unexpected answer (HTTP {reply.status})")
     return [(int(g["id"]), str(g["name"])) for g in genres if isinstance(g, dict) and "id" in g]
-
-
-def _request_error(what: str, exc: RequestFailed) -> TmdbUnavailable | SourceError:
-    """TMDB away is exit 5 (try later); TMDB refusing the query itself is the query's fault (exit 2)."""
-    if exc.transient:
-        return TmdbUnavailable(f"{what} failed: {exc.reason}; TMDB looks unavailable, run again later")
-    return SourceError(f"{what} was refused: {exc.reason}")

@@ -28,7 +28,7 @@ import orjson
 from yarl import URL
 
 from ..config import Credentials, TmdbSettings
-from ..errors import CredentialError, HarvesterError, TmdbUnavailable
+from ..errors import CredentialError, HarvesterError, SourceError, TmdbUnavailable
 from .backoff import backoff_delay, retry_after_seconds
 from .ratelimit import RateLimiter
 
@@ -49,6 +49,13 @@ class RequestFailed(HarvesterError):
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+
+    def translated(self, what: str) -> HarvesterError:
+        """For a request the whole run depends on (a listing, not one title): TMDB away is exit 5 (try
+        later); TMDB refusing the query itself is the query's, hence the config's, fault (exit 2)."""
+        if self.transient:
+            return TmdbUnavailable(f"{what} failed: {self.reason}; TMDB looks unavailable, run again later")
+        return SourceError(f"{what} was refused: {self.reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ class _DetailsHead(msgspec.Struct):
     and the body itself goes to the chunk verbatim."""
 
     imdb_id: object = None
+    id: object = None
 
 
 _decode_details = msgspec.json.Decoder(_DetailsHead).decode
@@ -49,17 +50,21 @@ class Lookup:
             return Failed(title, exc.reason, exc.transient)
 
     async def _lookup(self, title: Title) -> Outcome:
+        if title.refresh == "left":
+            return Miss(title, "left")  # no longer in the selection: recorded, no request
         if title.summary is not None:
-            return Found(title, title.summary)  # discover with details = false: no request
+            return Found(title, title.summary, title.tmdb_id)  # discover, details = false: no request
         if title.tmdb_id is not None:
             reply = await self._details(title.media, str(title.tmdb_id))
-            return Found(title, reply.body) if reply.status == 200 else Miss(title, "not_found")
+            if reply.status == 200:
+                return Found(title, reply.body, title.tmdb_id)
+            return Miss(title, "removed" if title.refresh == "changed" else "not_found")
         imdb_id = title.imdb_id
         assert imdb_id is not None, "a title has an IMDb id or a TMDB id"
         if title.media == "movie" and self._direct:
             reply = await self._details("movie", imdb_id)
             if reply.status == 200 and reply.data.imdb_id == imdb_id:
-                return Found(title, reply.body)
+                return Found(title, reply.body, _int(reply.data.id))
         found = await self._client.get(f"/find/{imdb_id}", self._find_params)
         if found.status != 200:
             return Miss(title, "not_found")
@@ -72,10 +77,14 @@ class Lookup:
         reply = await self._details(title.media, str(tmdb_id))
         if reply.status != 200:
             return Miss(title, "not_found")  # /find knows it but details do not: TMDB removed it
-        return Found(title, reply.body)
+        return Found(title, reply.body, tmdb_id)
 
     async def _details(self, media: str, ident: str) -> Reply:
         return await self._client.get(f"/{media}/{ident}", self._details_params, _decode_details)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _field(data: Any, key: str) -> Any:

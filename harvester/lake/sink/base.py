@@ -81,4 +81,10 @@ class Sink(Protocol):
         A store that cannot list uploads returns 0 (and says so once, in a warning)."""
         ...
 
+    async def list_uploads(self, prefix: str) -> list[str]:
+        """The keys of unfinished uploads under `prefix` (relative, sorted), changing nothing: S3's
+        open multipart uploads, a directory's temp files. A store that cannot list uploads returns
+        [] (and says so once, in a warning)."""
+        ...
+
     async def aclose(self) -> None: ...

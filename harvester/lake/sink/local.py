@@ -94,6 +94,11 @@ class LocalSink:
                 await asyncio.to_thread(_unlink_if_present, self._base.joinpath(*rel.split("/")))
         return len(stale)
 
+    async def list_uploads(self, prefix: str) -> list[str]:
+        """Temp files under `prefix`: a put in flight, or one that a crash cut short."""
+        with self._boundary(f"cannot list temporary files in {self._root}"):
+            return await asyncio.to_thread(self._list, prefix, True)
+
     async def aclose(self) -> None:
         return None
 

@@ -119,17 +119,27 @@ class S3Sink:
             # CompleteMultipartUpload takes IfMatch on AWS, but moto ignores it there, so it could not
             # be tested; nothing written conditionally (state, lease) is anywhere near this size.
             raise ValueError(f"if_match is not supported on a multipart put ({len(data)} bytes)")
-        with self._boundary("put", key), self._conditional("put", key, if_match, if_none_match):
-            client = await self._get_client()
-            full_key = self._object_key(key)
-            if multipart:
-                etag = await self._put_multipart(client, full_key, data, content_type, conditions)
-            else:
-                resp = await client.put_object(
-                    Bucket=self._bucket, Key=full_key, Body=data, ContentType=content_type, **conditions
-                )
-                etag = resp["ETag"]
-            return str(etag)
+        try:
+            with self._boundary("put", key), self._conditional("put", key, if_match, if_none_match):
+                client = await self._get_client()
+                full_key = self._object_key(key)
+                if multipart:
+                    etag = await self._put_multipart(client, full_key, data, content_type, conditions)
+                else:
+                    resp = await client.put_object(
+                        Bucket=self._bucket, Key=full_key, Body=data, ContentType=content_type, **conditions
+                    )
+                    etag = resp["ETag"]
+                return str(etag)
+        except PreconditionFailed:
+            # The answer to a write S3 applied can be lost (a reset); botocore (or aiohttp, on a reused
+            # connection) then sends it again and the condition, checked against our own write, fails.
+            # Every conditional body is unique to its writer (token, counts, expiry): finding our exact
+            # bytes there means the write was ours.
+            current = await self._get("get", key)
+            if current is not None and current.data == data:
+                return current.etag
+            raise
 
     async def get(self, key: str) -> bytes | None:
         found = await self._get("get", key)
@@ -161,27 +171,10 @@ class S3Sink:
             )
 
     async def abort_uploads(self, prefix: str) -> int:
-        if not self._lists_uploads:
-            return self._cannot_list_uploads()
         aborted = 0
         with self._boundary("abort uploads under", prefix):
             client = await self._get_client()
-            paginator = client.get_paginator("list_multipart_uploads")
-            uploads: list[tuple[str, str]] = []
-            pages = paginator.paginate(
-                Bucket=self._bucket,
-                Prefix=self._full_key("") + prefix,
-                PaginationConfig={"PageSize": LIST_PAGE_SIZE},
-            )
-            try:
-                async for page in pages:
-                    uploads.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
-            except ClientError as exc:
-                if not aws.is_not_implemented(exc):
-                    raise
-                self._lists_uploads = False
-                return self._cannot_list_uploads()
-            for full_key, upload_id in uploads:
+            for full_key, upload_id in await self._uploads(client, prefix):
                 try:
                     await client.abort_multipart_upload(Bucket=self._bucket, Key=full_key, UploadId=upload_id)
                 except ClientError as exc:
@@ -192,6 +185,13 @@ class S3Sink:
         if aborted:
             log.info("aborted %d unfinished multipart upload(s) under %s", aborted, self._location(prefix))
         return aborted
+
+    async def list_uploads(self, prefix: str) -> list[str]:
+        with self._boundary("list uploads under", prefix):
+            client = await self._get_client()
+            uploads = await self._uploads(client, prefix)
+        root = len(self._full_key(""))
+        return sorted(full_key[root:] for full_key, _ in uploads)
 
     async def aclose(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
@@ -225,7 +225,30 @@ class S3Sink:
             )
         )
 
-    def _cannot_list_uploads(self) -> int:
+    async def _uploads(self, client: Any, prefix: str) -> list[tuple[str, str]]:
+        """(full key, upload id) of the unfinished multipart uploads under `prefix`; none from a store
+        that cannot list them."""
+        if not self._lists_uploads:
+            self._cannot_list_uploads()
+            return []
+        uploads: list[tuple[str, str]] = []
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self._bucket,
+            Prefix=self._full_key("") + prefix,
+            PaginationConfig={"PageSize": LIST_PAGE_SIZE},
+        )
+        try:
+            async for page in pages:
+                uploads.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
+        except ClientError as exc:
+            if not aws.is_not_implemented(exc):
+                raise
+            self._lists_uploads = False
+            self._cannot_list_uploads()
+            return []
+        return uploads
+
+    def _cannot_list_uploads(self) -> None:
         if not self._warned_no_listing:
             self._warned_no_listing = True
             log.warning(
@@ -233,7 +256,6 @@ class S3Sink:
                 "add an AbortIncompleteMultipartUpload lifecycle rule to the bucket",
                 self.url,
             )
-        return 0
 
     # -----------------------------------------------------------------------------------------
     # Multipart
@@ -298,15 +320,29 @@ class S3Sink:
     async def _get(self, action: str, key: str) -> Versioned | None:
         with self._boundary(action, key):
             client = await self._get_client()
-            try:
-                resp = await client.get_object(Bucket=self._bucket, Key=self._object_key(key))
-            except ClientError as exc:
-                if aws.is_missing(exc):
-                    return None
-                raise
-            async with resp["Body"] as body:  # releases the connection even if the read fails
-                data: bytes = await body.read()
-            return Versioned(data=data, etag=str(resp["ETag"]))
+            # botocore retries a GET that fails before its answer, not one whose body breaks on the way
+            # (nor the body of its error answer): that is retried here, as often as botocore would.
+            for attempt in range(1, aws.MAX_ATTEMPTS + 1):
+                try:
+                    return await self._get_once(client, key)
+                except aws.ERRORS as exc:
+                    if attempt == aws.MAX_ATTEMPTS or not aws.is_transient(exc):
+                        raise
+                    log.debug(
+                        "get of %s broke (%s); reading it again", self._location(key), aws.describe(exc)
+                    )
+            raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _get_once(self, client: Any, key: str) -> Versioned | None:
+        try:
+            resp = await client.get_object(Bucket=self._bucket, Key=self._object_key(key))
+        except ClientError as exc:
+            if aws.is_missing(exc):
+                return None
+            raise
+        async with resp["Body"] as body:  # releases the connection even if the read fails
+            data: bytes = await body.read()
+        return Versioned(data=data, etag=str(resp["ETag"]))
 
     async def _get_client(self) -> Any:
         if self._client is None:

@@ -1,0 +1,121 @@
+"""The TMDB ids a harvest holds, kept so that a refresh reads TMDB's changes instead of the whole input.
+
+    _harvest/<tag>/ids-<writer>-<seq>.txt   per commit: "+<id>" harvested, "-<id>" removed (a line each)
+    _harvest/<tag>/selection.bin            when the run completes: the whole harvest's ids, a bitmap
+
+The per-commit records are part of the commit (committer.py), so they are exactly as durable as the data
+they describe; a completing run folds its records into the selection of the run before it. The bitmap is
+indexed by the id (one bit per id below the largest): TMDB's ~1.5 million ids take 190 KB, zlib makes it
+smaller still, and membership and set differences cost no per-id objects, whatever the size of the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Iterable, Iterator
+
+from ..errors import StateError
+from .layout import run_dir
+from .sink import Sink
+from .state import RunRef
+
+MAGIC = b"HSEL1"
+READ_CONCURRENCY = 8
+
+
+class Selection:
+    """A set of non-negative ints as a growable bitmap."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self, bits: bytes | bytearray = b"") -> None:
+        self._bits = bytearray(bits)
+
+    def add(self, n: int) -> None:
+        i = n >> 3
+        if i >= len(self._bits):
+            self._bits.extend(bytes(max(i + 1 - len(self._bits), len(self._bits) // 2)))
+        self._bits[i] |= 1 << (n & 7)
+
+    def discard(self, n: int) -> None:
+        i = n >> 3
+        if i < len(self._bits):
+            self._bits[i] &= ~(1 << (n & 7)) & 0xFF
+
+    def __contains__(self, n: int) -> bool:
+        i = n >> 3
+        return i < len(self._bits) and bool(self._bits[i] & (1 << (n & 7)))
+
+    def __iter__(self) -> Iterator[int]:
+        for i, byte in enumerate(self._bits):
+            if byte:
+                base = i << 3
+                for bit in range(8):
+                    if byte & (1 << bit):
+                        yield base + bit
+
+    def __len__(self) -> int:
+        return sum(b.bit_count() for b in self._bits)
+
+    def minus(self, other: Selection) -> Iterator[int]:
+        """The ids here and not in `other`, ascending."""
+        theirs = other._bits
+        for i, byte in enumerate(self._bits):
+            left = byte & ~(theirs[i] if i < len(theirs) else 0)
+            if left:
+                base = i << 3
+                for bit in range(8):
+                    if left & (1 << bit):
+                        yield base + bit
+
+    def to_bytes(self) -> bytes:
+        return MAGIC + zlib.compress(bytes(self._bits).rstrip(b"\0"), 6)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, where: str) -> Selection:
+        if not raw.startswith(MAGIC):
+            raise StateError(f"{where} is not a selection; run with --fresh")
+        try:
+            return cls(zlib.decompress(raw[len(MAGIC) :]))
+        except zlib.error:
+            raise StateError(f"{where} is corrupt; run with --fresh") from None
+
+
+def ids_record(harvested: Iterable[int], removed: Iterable[int]) -> bytes:
+    return b"".join([*(b"+%d\n" % n for n in harvested), *(b"-%d\n" % n for n in removed)])
+
+
+def apply_record(selection: Selection, raw: bytes) -> None:
+    for line in raw.split(b"\n"):
+        if line[:1] == b"+":
+            selection.add(int(line[1:]))
+        elif line[:1] == b"-":
+            selection.discard(int(line[1:]))
+
+
+def selection_key(run: RunRef) -> str:
+    return f"{run_dir(run)}selection.bin"
+
+
+async def load_selection(sink: Sink, run: RunRef) -> Selection | None:
+    key = selection_key(run)
+    raw = await sink.get(key)
+    return None if raw is None else Selection.from_bytes(raw, f"{sink.url.rstrip('/')}/{key}")
+
+
+async def fold_records(sink: Sink, selection: Selection, keys: list[str]) -> None:
+    """Apply the per-commit records in commit order (a later commit may remove what an earlier added)."""
+    gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def fetch(key: str) -> bytes:
+        async with gate:
+            raw = await sink.get(key)
+        if raw is None:
+            raise StateError(f"{sink.url.rstrip('/')}/{key} vanished; run with --fresh")
+        return raw
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(fetch(k)) for k in keys]
+    for task in tasks:
+        apply_record(selection, task.result())

@@ -1,0 +1,97 @@
+"""`python -m harvester verify config.toml`: audit the harvest a config describes, writing nothing.
+
+Loads the harvest's state (the one `run` would resume: its key names the source type and media), runs
+the audit of lake/audit.py over the sink with GET and LIST requests only (no lease, no probe, no TMDB
+credential), and formats the report: one line per kind of finding, with its count and the first few
+keys or ids, or the report as JSON for machines. A clean harvest exits 0, one with findings exits 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from .config import Settings, media_of
+from .errors import HarvesterError, StateError
+from .lake.audit import Finding, Kind, Report, audit
+from .lake.sink import open_sink
+from .lake.state import StateStore, state_key
+
+
+class AuditFailed(HarvesterError):
+    """The audit found something wrong with the harvest: the report says what."""
+
+    exit_code = 2
+
+
+async def verify(settings: Settings, stop: asyncio.Event | None = None) -> Report:
+    sink = open_sink(settings.sink)
+    try:
+        store = StateStore(sink, state_key(settings.source.type, media_of(settings.source)))
+        state = await store.load()
+        if state is None:
+            raise StateError(f"no harvest state at {store.where}: nothing has been harvested there yet")
+        return await audit(sink, state, stop)
+    finally:
+        await sink.aclose()
+
+
+def require_clean(report: Report) -> None:
+    """Raise AuditFailed (exit 2) when the report has findings."""
+    if not report.clean:
+        found = sum(f.count for f in report.findings)
+        kinds = ", ".join(f.kind for f in report.findings)
+        raise AuditFailed(f"the audit found {found} problem(s) ({kinds}); the report above lists them")
+
+
+def report_json(report: Report) -> str:
+    return msgspec.json.format(msgspec.json.encode(report), indent=2).decode()
+
+
+# What each kind of finding counts, for the text report: (one, many).
+_COUNTED: dict[Kind, tuple[str, str]] = {
+    "invalid": ("object is unreadable or invalid", "objects are unreadable or invalid"),
+    "duplicates": ("record repeats a title of the table", "records repeat a title of the table"),
+    "missing": ("committed data object is missing", "committed data objects are missing"),
+    "counts": (
+        "count of the state disagrees with its objects",
+        "counts of the state disagree with its objects",
+    ),
+    "orphans": ("object is accounted for by no state", "objects are accounted for by no state"),
+    "uploads": ("upload is unfinished", "uploads are unfinished"),
+    "states": ("state of another harvest cannot be read", "states of other harvests cannot be read"),
+}
+SHOWN = 3  # examples per line of the text report (the JSON report has a few more)
+
+
+def format_report(report: Report) -> str:
+    pending = f", {report.pending} pending" if report.pending else ""
+    lines = [
+        f"state       {report.state}",
+        f"run         {report.run}, {report.status}{pending}",
+        f"table       {report.name}-* objects under {report.table}",
+        f"read        {report.data_objects} data objects: {report.records} records of {report.titles} "
+        f"titles; {report.outcome_lines} outcome lines",
+    ]
+    if report.updates:
+        lines.append(f"updates     {report.updates} records of titles fetched again by a refresh")
+    if report.superseded:
+        lines.append(
+            f"replaced    {report.superseded} objects of replaced runs, removed when this run completes"
+        )
+    if report.writer:
+        lines.append(
+            f"writing     {report.writer}: what it has not committed yet shows as orphans or uploads"
+        )
+    lines.extend(_finding_line(f) for f in report.findings)
+    lines.append(
+        "result      clean" if report.clean else f"result      {len(report.findings)} kind(s) of finding"
+    )
+    return "\n".join(lines)
+
+
+def _finding_line(finding: Finding) -> str:
+    one, many = _COUNTED[finding.kind]
+    shown = "; ".join(finding.examples[:SHOWN]) + ("; ..." if len(finding.examples) > SHOWN else "")
+    return f"{finding.kind:<11} {finding.count} {one if finding.count == 1 else many}: {shown}"
