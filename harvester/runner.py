@@ -22,10 +22,11 @@ import msgspec
 from .config import Credentials, Settings, SinkSettings, media_of
 from .errors import ConfigError, SinkError, StateError, first_known
 from .items import Media
-from .lake.committer import Committer, reconcile, remove_runs
-from .lake.layout import ids_prefix, is_committed, seq_of, summary_key
+from .lake.committer import Committer
+from .lake.layout import summary_key
 from .lake.lease import Lease, lease_key
-from .lake.selection import Selection, fold_records, load_selection, selection_key
+from .lake.runs import Opener, finish
+from .lake.selection import load_selection
 from .lake.sink import Sink, open_sink
 from .lake.sink.base import Capabilities
 from .lake.state import Identity, RunState, SinkIdentity, SourceIdentity, StateStore, TmdbIdentity, state_key
@@ -160,7 +161,7 @@ async def _run(
     media = media_of(settings.source)
     store = StateStore(sink, state_key(settings.source.type, media), fenced=fenced)
     identity = await _identity(settings, source)
-    opener = _Opener(store, sink, lease, identity, settings.sink.partition, _NAMES[media])
+    opener = Opener(store, sink, lease, identity, settings.sink.partition, _NAMES[media])
     if request.mode == "refresh":
         state = await opener.refresh()
     else:
@@ -210,7 +211,7 @@ async def _run(
     complete = exhausted and len(state.done) >= source.stats.selected and not state.pending
     lease.check()
     if complete:
-        await _complete(sink, store, state)
+        await finish(sink, store, state)
     status: Status = "complete" if complete else "incomplete"
     summary = _summary(settings, sink, source, state, stats, client, status)
     await sink.put(summary_key(state), msgspec.json.format(msgspec.json.encode(summary), indent=2))
@@ -223,24 +224,6 @@ async def _refresh_source(inner: Source, media: Media, sink: Sink, state: RunSta
     if base is None:
         raise StateError(f"the selection of run {state.base.tag} is missing; run with --fresh")
     return RefreshSource(inner, media, sink, datetime.fromisoformat(state.since), base)
-
-
-async def _complete(sink: Sink, store: StateStore, state: RunState) -> None:
-    """Clean up after stale writers, fold this run into the harvest's selection, then say complete;
-    only then may the runs a fresh start replaced go."""
-    await reconcile(sink, state)
-    selection = Selection()
-    if state.base is not None:
-        selection = await load_selection(sink, state.base) or selection
-    records = sorted(
-        (k for k in await sink.list_keys(ids_prefix(state)) if is_committed(state, k)),
-        key=lambda k: seq_of(k) or 0,
-    )
-    await fold_records(sink, selection, records)
-    await sink.put(selection_key(state.ref()), selection.to_bytes(), "application/octet-stream")
-    state.status = "complete"
-    await store.save(state)
-    await _finish_superseded(sink, store, state)
 
 
 _NAMES = {"movie": "movies", "tv": "series"}
@@ -264,103 +247,6 @@ async def _identity(settings: Settings, source: Source) -> Identity:
             chunk_size=k.chunk_size, format=k.format, compression=k.compression, partition=k.partition
         ),
     )
-
-
-class _Opener:
-    """Finds the run this invocation works on: resumed, new, fresh or a refresh; saves it first."""
-
-    def __init__(
-        self, store: StateStore, sink: Sink, lease: Lease, identity: Identity, partition: str, name: str
-    ) -> None:
-        self._store, self._sink, self._lease = store, sink, lease
-        self._identity, self._partition, self._name = identity, partition, name
-
-    async def run(self, fresh: bool, fresh_id: str | None) -> RunState:
-        store = self._store
-        raw = await store.load_raw()
-        old: RunState | None = None
-        if raw is not None:
-            try:
-                old = RunState.from_bytes(raw, store.where)
-            except StateError:
-                if not fresh:
-                    raise
-                log.warning("replacing the unreadable state %s; the objects it described stay", store.where)
-        if fresh and old is not None and fresh_id is not None and old.fresh_id == fresh_id:
-            fresh = False  # this fresh request already started the run: a retry resumes it
-        if not fresh and old is not None:
-            self._same_harvest(old)
-        if fresh or old is None:
-            state = self._new()
-            state.fresh_id = fresh_id
-            if old is not None:
-                # Replaced only once the new run completes: until then readers keep the old ones.
-                state.supersedes = [*old.supersedes, *old.lineage, old.ref()]
-            return await self._start(state, "new harvest")
-        if old.complete:
-            await _finish_superseded(self._sink, store, old)
-            return old
-        return await self._resume(old)
-
-    async def refresh(self) -> RunState:
-        old = await self._store.load()
-        if old is None:
-            raise StateError(
-                f"nothing to refresh at {self._store.where}: run the harvest first (`harvester run`)"
-            )
-        self._same_harvest(old)
-        if not old.complete:
-            if old.mode == "refresh":
-                return await self._resume(old)  # a refresh cut short continues
-            raise StateError("the harvest has not completed yet: `harvester run` finishes it, then refresh")
-        if await load_selection(self._sink, old.ref()) is None:
-            raise StateError(
-                f"run {old.tag} completed without a selection (an older version): a refresh needs one; "
-                "use --fresh"
-            )
-        state = self._new()
-        state.mode = "refresh"
-        state.since = old.created
-        state.base = old.ref()
-        state.lineage = [*old.lineage, old.ref()]
-        return await self._start(state, f"refresh of {old.tag}: new run")
-
-    def _same_harvest(self, old: RunState) -> None:
-        if old.identity != self._identity:
-            changed = self._identity.changed(old.identity)
-            raise StateError(
-                f"{self._store.where} belongs to another harvest (changed: {', '.join(changed)}); "
-                "run with --fresh to start over"
-            )
-
-    def _new(self) -> RunState:
-        return RunState.new(self._identity, partition=self._partition, name=self._name)
-
-    async def _start(self, state: RunState, what: str) -> RunState:
-        state.start_writer(self._lease.token)
-        await self._store.save(state)  # before any data object, so a crash never leaves untracked objects
-        log.info("%s %s", what, state.tag)
-        return state
-
-    async def _resume(self, old: RunState) -> RunState:
-        # Saving first fences out the writer before us (its next conditional save is refused); only then
-        # is what it left behind safe to remove.
-        old.start_writer(self._lease.token)
-        await self._store.save(old)
-        await reconcile(self._sink, old)
-        log.info("resuming harvest %s: %d titles done, %d pending, next commit %d",
-                 old.tag, len(old.done), len(old.pending), old.next_seq)  # fmt: skip
-        return old
-
-
-async def _finish_superseded(sink: Sink, store: StateStore, state: RunState) -> None:
-    """Remove the runs a completed fresh start replaced (again, if a crash interrupted it)."""
-    if not state.supersedes:
-        return
-    removed = await remove_runs(sink, state.supersedes)
-    log.info("removed %d objects of %d replaced run(s)", removed, len(state.supersedes))
-    state.supersedes = []
-    await store.save(state)
 
 
 def _summary(
