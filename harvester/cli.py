@@ -1,9 +1,11 @@
-"""Command line: `python -m harvester run config.toml`, `check`, `genres`, `demo`, `standin`.
+"""Command line: `python -m harvester run|refresh|check|verify config.toml`, `genres`, `demo`, `standin`.
 
-Exit codes (also in README):
-  0   done (or already complete)            3   TMDB rejected the credential, or none was given
-  1   unexpected internal error             4   the sink is unusable (bucket missing, no access, ...)
-  2   bad config, input or saved state      5   TMDB unavailable (too many failures in a row)
+Exit codes (the README has the whole table, with which to retry):
+  0   done (or already complete)            3   TMDB rejected the credential, none was given, or its
+  1   unexpected internal error                 secret (TMDB_SECRET_ARN) is missing or denied
+  2   bad config, input or saved state;     4   S3, the output directory or Secrets Manager is
+      verify found problems                     unusable or unavailable
+  5   TMDB unavailable                      6   another run holds (or took over) the harvest's lease
   75  stopped on purpose (signal, --max-runtime): progress is saved, run again to resume
 """
 
@@ -103,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _hand_over_to_standin(argv)
     args = build_parser().parse_args(argv)
     try:
-        credentials = load_credentials()  # the environment's, else the secret TMDB_SECRET_ARN names
+        # The environment's, else the secret TMDB_SECRET_ARN names; verify reads only the lake.
+        credentials = Credentials.from_env() if args.command == "verify" else load_credentials()
     except HarvesterError as exc:  # before logging is set up, so the one line is printed here
         print(f"harvester: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -5,9 +5,10 @@
     ├── SourceError           exit 2: the input cannot be read as one, has the wrong shape, or changed
     ├── StateError            exit 2: the saved state is corrupt or belongs to another run
     ├── CredentialError       exit 3: TMDB rejected (or we lack) the credential
-    ├── StorageError          exit 4: S3 or the output directory is unusable or unavailable
+    ├── StorageError          exit 4: S3, Secrets Manager or the output directory is unusable or unavailable
     │   ├── SinkError                 the output location (bucket missing, no access, not writable, ...)
-    │   └── InputUnavailable          an input on S3 could not be read to the end (resets, 5xx, ...)
+    │   ├── InputUnavailable          an input on S3 could not be read to the end (resets, 5xx, ...)
+    │   └── SecretUnavailable         Secrets Manager unreachable or failing for the TMDB secret
     ├── TmdbUnavailable       exit 5: TMDB keeps failing; stopping beats recording everything as failed
     ├── WriterConflict        exit 6: another run writes this harvest; nothing was changed
     │   ├── LeaseHeld                 a live lease: another run is harvesting, try again later
@@ -53,6 +54,10 @@ class SinkError(StorageError):
 
 class InputUnavailable(StorageError):
     pass
+
+
+class SecretUnavailable(StorageError):
+    """Secrets Manager could not be reached, or kept failing, after botocore's retries."""
 
 
 class TmdbUnavailable(HarvesterError):

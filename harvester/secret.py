@@ -26,16 +26,12 @@ import orjson
 
 from . import aws
 from .config import Credentials, Secret
-from .errors import CredentialError, StorageError
+from .errors import CredentialError, SecretUnavailable
 
 SECRET_ENV = "TMDB_SECRET_ARN"
 JSON_KEYS = ("TMDB_ACCESS_TOKEN", "TMDB_API_KEY")
 
 _read: dict[str, Credentials] = {}  # secret id -> its credential, for the life of the process
-
-
-class SecretUnavailable(StorageError):
-    """Secrets Manager could not be reached, or kept failing, after botocore's retries."""
 
 
 def load_credentials(environ: Mapping[str, str] | None = None) -> Credentials:

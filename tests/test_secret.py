@@ -24,9 +24,9 @@ from fixtures_tmdb import API_KEY, TOKEN
 
 from harvester import aws, cli, lambda_handler, secret
 from harvester.config import Credentials
-from harvester.errors import CredentialError
+from harvester.errors import CredentialError, SecretUnavailable
 from harvester.ops.logs import setup_logging
-from harvester.secret import SECRET_ENV, SecretUnavailable, load_credentials, read_credentials
+from harvester.secret import SECRET_ENV, load_credentials, read_credentials
 from tmdb_standin import RunningStandin, kind_of, movie_ids, tmdb_id_of
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SECRETS_MANAGER"  # botocore's own, per service

@@ -100,7 +100,9 @@ class TmdbClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not credentials.present:
-            raise CredentialError("no TMDB credential: set TMDB_ACCESS_TOKEN (preferred) or TMDB_API_KEY")
+            raise CredentialError(
+                "no TMDB credential: set TMDB_ACCESS_TOKEN (preferred), TMDB_API_KEY or TMDB_SECRET_ARN"
+            )
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
         self._limiter = limiter
