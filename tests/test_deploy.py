@@ -271,9 +271,14 @@ def test_state_machine_resource() -> None:
     assert subs["ConfigUri"] == {"Fn::Sub": "s3://${BucketName}/${ConfigKey}"}
     placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text(encoding="utf-8")))
     assert placeholders == set(subs), "every placeholder has a substitution and vice versa"
-    (event,) = props["Events"].values()
-    assert event["Properties"]["State"] == {"Ref": "ScheduleState"}
+    daily, fresh = props["Events"]["Daily"]["Properties"], props["Events"]["Fresh"]["Properties"]
+    assert daily["State"] == {"Ref": "ScheduleState"}
     assert _template()["Parameters"]["ScheduleState"]["Default"] == "DISABLED"
+    # The daily execution refreshes; the optional periodic one starts over, and only when asked for.
+    assert json.loads(daily["Input"]) == {"mode": "refresh"}
+    assert json.loads(fresh["Input"]) == {"fresh": True}
+    assert fresh["State"] == {"Fn::If": ["HasFreshSchedule", {"Ref": "ScheduleState"}, "DISABLED"]}
+    assert _template()["Parameters"]["FreshScheduleExpression"]["Default"] == ""
 
 
 # ---------------------------------------------------------------------------------------------

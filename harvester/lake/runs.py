@@ -59,16 +59,16 @@ class Opener:
         return await self._resume(old)
 
     async def refresh(self) -> RunState:
+        """A new refresh run after the last complete one. A harvest that never completed has nothing to
+        refresh from: its full run is started (or resumed) instead, so a daily schedule that refreshes
+        also fills the lake the first time."""
         old = await self._store.load()
-        if old is None:
-            raise StateError(
-                f"nothing to refresh at {self._store.where}: run the harvest first (`harvester run`)"
-            )
+        if old is None or (not old.complete and old.mode == "run"):
+            log.info("no complete harvest to refresh yet: the full harvest runs first")
+            return await self.run(fresh=False, fresh_id=None)
         self._same_harvest(old)
         if not old.complete:
-            if old.mode == "refresh":
-                return await self._resume(old)  # a refresh cut short continues
-            raise StateError("the harvest has not completed yet: `harvester run` finishes it, then refresh")
+            return await self._resume(old)  # a refresh cut short continues
         if await load_selection(self._sink, old.ref()) is None:
             raise StateError(
                 f"run {old.tag} completed without a selection (an older version): a refresh needs one; "
