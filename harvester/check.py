@@ -42,6 +42,8 @@ def estimate_requests(settings: Settings, titles: int) -> tuple[int, str]:
         pages = math.ceil(titles / PAGE_SIZE)
         per = 1.0 if src.details else 0.0
         return pages + math.ceil(titles * per), f"{pages} discover pages + {per:g} per title for details"
+    if src.type == "export":
+        return titles, "1 per title (details by TMDB id; the export file itself is not an API request)"
     media = media_of(src)
     if src.type == "ids":
         per = REQUESTS_PER_TITLE["tmdb_id"]  # numeric ids; IMDb ids cost like the CSV below

@@ -29,7 +29,7 @@ from msgspec import inspect as mi
 from .errors import ConfigError
 
 LookupMode = Literal["direct", "find"]
-SourceType = Literal["csv", "series_csv", "discover", "ids"]
+SourceType = Literal["csv", "series_csv", "discover", "ids", "export"]
 GenresMode = Literal["any", "all", "only"]
 Scalar = str | int | float | bool
 Media = Literal["movie", "tv"]
@@ -42,6 +42,7 @@ NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class TmdbSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -75,6 +76,11 @@ class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     details: bool = True  # false: store the discover results themselves, no request per title
     # ids
     ids: tuple[str, ...] = ()  # IMDb (tt...) or TMDB (numeric) ids
+    # export: TMDB's daily id export (include_adult also reads the adult file)
+    export_url: str = "https://files.tmdb.org/p/exports"
+    export_date: str = ""  # YYYY-MM-DD; "" = the latest published (today's from 08:00 UTC)
+    min_popularity: NonNegativeFloat = 0.0
+    include_video: bool = False  # movies: keep the lines with "video": true
 
 
 class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -355,7 +361,7 @@ def _check_partition(template: str) -> None:
 def _check_source_kind(src: SourceSettings) -> None:
     if src.type in ("csv", "series_csv") and any(not isinstance(g, str) for g in src.genres):
         raise ConfigError("source.genres of a csv source are IMDb genre names (strings)")
-    for name in ("date_from", "date_to"):
+    for name in ("date_from", "date_to", "export_date"):
         value = getattr(src, name)
         if value:
             try:
@@ -376,10 +382,27 @@ def _check_source_kind(src: SourceSettings) -> None:
         for g in src.genres:
             if isinstance(g, int) and g <= 0:
                 raise ConfigError(f"source.genres: {g} is not a genre id")
+    if src.type == "export":
+        _check_export(src)
     if src.type == "ids":
         for ident in src.ids:
             if not is_title_id(ident):
                 raise ConfigError(f"source.ids: {ident!r} is neither an IMDb id (tt...) nor a TMDB id")
+
+
+def _check_export(src: SourceSettings) -> None:
+    if not src.export_url.startswith(("http://", "https://")):
+        raise ConfigError(f"source.export_url must be an http(s) URL, not {src.export_url!r}")
+    if math.isinf(src.min_popularity):
+        raise ConfigError("source.min_popularity must be a finite number")
+    # The export's lines carry only id, title, popularity, adult and video: refuse filters it cannot apply.
+    filters = ("genres", "min_votes", "year_from", "year_to", "date_from", "date_to")
+    unused = [name for name in filters if getattr(src, name)]
+    if unused:
+        raise ConfigError(
+            f"source.{unused[0]} does not apply to an export source (its lines have only popularity, "
+            "adult and video: use min_popularity, include_adult, include_video)"
+        )
 
 
 def is_title_id(text: str) -> bool:

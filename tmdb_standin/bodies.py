@@ -20,7 +20,7 @@ from harvester.items import Media
 
 from .credits import CreditsCut, append_credits, credit_pools
 from .draws import HashDraws, digest, image_path
-from .templates import TEMPLATES_PER_MEDIA, TemplateBodies, template_bodies
+from .templates import TEMPLATES_PER_MEDIA, TemplateBodies, TemplateFacts, template_bodies
 from .titles import (
     MOVIE_GENRES,
     TV_GENRES,
@@ -30,6 +30,7 @@ from .titles import (
     kind_of,
     media_of_kind,
     parse_imdb_id,
+    revised_facts,
     title_facts,
     tmdb_id_for_number,
 )
@@ -121,36 +122,65 @@ def _genre_bytes(media: Media, genre_ids: tuple[int, ...]) -> tuple[bytes, bytes
     return orjson.dumps(objs), orjson.dumps(list(genre_ids))
 
 
-def _render(media: Media, imdb_id: str, language: str, facts: TitleFacts) -> TitleRendering:
-    """The title's template, slot values and credits cut (`imdb_id` must be canonical)."""
-    n = parse_imdb_id(imdb_id)
-    if n is None:
-        raise ValueError(f"not a canonical IMDb id: {imdb_id!r}")
-    seed = digest(f"{media}:{imdb_id}", 64)  # one hash per title: 16 bytes of draws, 2 image paths
-    d = HashDraws(seed[:16])
-    template = template_bodies(media, d.below(TEMPLATES_PER_MEDIA[media]))
-    f = template.facts
+def _draw_title(d: HashDraws) -> str:
     form = d.below(6)
     adj, noun = d.pick(ADJECTIVES), d.pick(NOUNS)
     if form == 0:
-        title = f"The {adj} {noun}"
-    elif form == 1:
-        title = f"{adj} {noun}"
-    elif form == 2:
-        title = f"{noun} of the {adj} {d.pick(NOUNS)}"
-    elif form == 3:
-        title = f"The {noun}"
-    elif form == 4:
-        title = f"{d.pick(FIRST_NAMES)}'s {noun}"
-    else:
-        title = f"{adj} {noun} {d.pick(('II', 'III', 'Returns', 'Reloaded', '2'))}"
+        return f"The {adj} {noun}"
+    if form == 1:
+        return f"{adj} {noun}"
+    if form == 2:
+        return f"{noun} of the {adj} {d.pick(NOUNS)}"
+    if form == 3:
+        return f"The {noun}"
+    if form == 4:
+        return f"{d.pick(FIRST_NAMES)}'s {noun}"
+    return f"{adj} {noun} {d.pick(('II', 'III', 'Returns', 'Reloaded', '2'))}"
+
+
+def _original(title: str, f: TemplateFacts) -> str:
+    return title if f.origin[2] == "en" else f"{title} ({f.origin[3]} title)"
+
+
+def _seed(media: Media, imdb_id: str) -> bytes:
+    return digest(f"{media}:{imdb_id}", 64)  # one hash per title: 16 bytes of draws, 2 image paths
+
+
+def original_title(media: Media, imdb_id: str) -> str:
+    """The title's `original_title` (`original_name` for TV), as its details show it: the export's."""
+    d = HashDraws(_seed(media, imdb_id)[:16])
+    template = template_bodies(media, d.below(TEMPLATES_PER_MEDIA[media]))
+    return _original(_draw_title(d), template.facts)
+
+
+def revised_overview(overview: str, revision: int) -> str:
+    # What a day's change shows in the text (days.py): bodies of a changed title differ visibly.
+    return overview if revision <= 0 else f"{overview} [revision {revision}]"
+
+
+def _render(
+    media: Media, imdb_id: str, language: str, facts: TitleFacts, revision: int = 0, video: bool = False
+) -> TitleRendering:
+    """The title's template, slot values and credits cut (`imdb_id` must be canonical).
+
+    `facts` are the ones to show (already revised, see titles.revised_facts); `revision` marks the
+    overview of a title changed since day 0; `video` is the movie's direct-to-video flag.
+    """
+    n = parse_imdb_id(imdb_id)
+    if n is None:
+        raise ValueError(f"not a canonical IMDb id: {imdb_id!r}")
+    seed = _seed(media, imdb_id)
+    d = HashDraws(seed[:16])
+    template = template_bodies(media, d.below(TEMPLATES_PER_MEDIA[media]))
+    f = template.facts
+    title = _draw_title(d)
     dumps = orjson.dumps
     values = {
         "ID": b"%d" % tmdb_id_for_number(media, n),
         "IMDB": dumps(imdb_id),
         "TITLE": dumps(_localise(title, language)),
-        "ORIGINAL": dumps(title if f.origin[2] == "en" else f"{title} ({f.origin[3]} title)"),
-        "OVERVIEW": dumps(_localise(f.overview, language)),
+        "ORIGINAL": dumps(_original(title, f)),
+        "OVERVIEW": dumps(_localise(revised_overview(f.overview, revision), language)),
         "TAGLINE": dumps(_localise(f.tagline, language)),
         "POSTER": dumps(image_path("", seed[16:37])),
         "BACKDROP": dumps(image_path("", seed[37:58])),
@@ -161,6 +191,7 @@ def _render(media: Media, imdb_id: str, language: str, facts: TitleFacts) -> Tit
     day = facts.date
     values.update(
         ADULT=b"true" if facts.adult else b"false",
+        VIDEO=b"true" if video else b"false",
         GENRES=genres,
         GENRE_IDS=genre_ids,
         DATE=b'"%s"' % day.encode(),
@@ -178,9 +209,24 @@ def _render(media: Media, imdb_id: str, language: str, facts: TitleFacts) -> Tit
 # Public body builders
 
 
-def _on(media: Media, imdb_id: str, language: str, date: str | None) -> TitleRendering:
-    facts = title_facts(media, imdb_id)
-    return _render(media, imdb_id, language, facts if date is None else facts._replace(date=date))
+@dataclass(frozen=True, slots=True)
+class TitleState:
+    """How a title stands on the server's day (days.py): its own date unless the discover universe
+    moved it (crowded_day), its revision since day 0, and its video flag. The default is day 0's."""
+
+    date: str | None = None
+    revision: int = 0
+    video: bool = False
+
+
+DAY_ZERO = TitleState()
+
+
+def _on(media: Media, imdb_id: str, language: str, state: TitleState) -> TitleRendering:
+    facts = revised_facts(media, imdb_id, title_facts(media, imdb_id), state.revision)
+    if state.date is not None:
+        facts = facts._replace(date=state.date)
+    return _render(media, imdb_id, language, facts, state.revision, state.video)
 
 
 def _is_credits(media: Media, name: str) -> bool:
@@ -192,15 +238,15 @@ def details_body(
     imdb_id: str,
     append: Sequence[str] = (),
     language: str = DEFAULT_LANGUAGE,
-    date: str | None = None,
+    state: TitleState = DAY_ZERO,
 ) -> bytes:
     """The details body of /movie/{id} or /tv/{id} with one key per known appended sub-resource.
 
     `imdb_id` names the title (its TMDB id derives from it); `append` should already be split and
     de-duplicated. Names TMDB does not know for this media are silently ignored, as TMDB does.
-    `date` replaces the title's own date (the discover universe's crowded day).
+    `state` is how the title stands on the server's day (the crowded day's date, a revision, video).
     """
-    r = _on(media, imdb_id, language, date)
+    r = _on(media, imdb_id, language, state)
     out: list[bytes | memoryview] = []
     r.template.details.fill(r.values, out)
     if append:
@@ -220,14 +266,14 @@ def details_body(
 
 
 def sub_resource_body(
-    media: Media, imdb_id: str, name: str, language: str = DEFAULT_LANGUAGE, date: str | None = None
+    media: Media, imdb_id: str, name: str, language: str = DEFAULT_LANGUAGE, state: TitleState = DAY_ZERO
 ) -> bytes | None:
     """The body of /movie/{id}/{name} or /tv/{id}/{name} alone (None: no such sub-resource).
 
     The same object `details_body(..., append=[name])` embeds under `name`: the course scripts'
     "details, then credits" makes two requests where append_to_response makes one.
     """
-    r = _on(media, imdb_id, language, date)
+    r = _on(media, imdb_id, language, state)
     out: list[bytes | memoryview] = []
     template = r.template.subs.get(name)
     if template is not None:
@@ -241,7 +287,7 @@ def sub_resource_body(
     return b"".join(out)
 
 
-_FIND_EMPTY = (
+FIND_EMPTY = (  # /find of an id TMDB does not know
     b'{"movie_results":[],"person_results":[],"tv_results":[],"tv_episode_results":[],"tv_season_results":[]}'
 )
 
@@ -250,16 +296,16 @@ def find_body(
     imdb_id: str,
     language: str = DEFAULT_LANGUAGE,
     overrides: Mapping[str, Kind] | None = None,
-    date: str | None = None,
+    state: TitleState = DAY_ZERO,
 ) -> bytes:
     """The body of /find/{imdb_id}?external_source=imdb_id (HTTP 200 even when nothing matches).
 
-    `date` replaces the title's own date, as in `details_body`.
+    `state` as in `details_body`.
     """
     media = media_of_kind(kind_of(imdb_id, overrides))
     if media is None or parse_imdb_id(imdb_id) is None:
-        return _FIND_EMPTY
-    r = _on(media, imdb_id, language, date)
+        return FIND_EMPTY
+    r = _on(media, imdb_id, language, state)
     out: list[bytes | memoryview] = [b'{"movie_results":[' if media == "movie" else b'{"movie_results":[],']
     if media == "tv":
         out.append(b'"person_results":[],"tv_results":[')
@@ -272,10 +318,19 @@ def find_body(
 
 
 def discover_result(
-    media: Media, imdb_id: str, facts: TitleFacts, language: str, out: list[bytes | memoryview]
+    media: Media,
+    imdb_id: str,
+    facts: TitleFacts,
+    language: str,
+    out: list[bytes | memoryview],
+    revision: int = 0,
+    video: bool = False,
 ) -> None:
-    """Append one /discover result (a summary object, serialized) for this title to `out`."""
-    r = _render(media, imdb_id, language, facts)
+    """Append one /discover result (a summary object, serialized) for this title to `out`.
+
+    `facts` as the universe holds them (revised already); `revision` and `video` as in TitleState.
+    """
+    r = _render(media, imdb_id, language, facts, revision, video)
     r.template.discover.fill(r.values, out)
 
 

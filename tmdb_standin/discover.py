@@ -14,6 +14,10 @@ busiest day has about 15 movies and no year reaches 10,000. `crowded_day` (Stand
 client can meet a single day with more than 10,000 results, which no date window can split.
 Details and /find show the moved date too.
 
+Days (days.py): from day 1 on, the universe is day 0's less the titles gone by then, plus the titles
+that appeared, with the popularity and vote count of changed titles revised (their summaries show
+the revision too); it is built at the first query of a day (a fraction of a second for the defaults).
+
 Parameters honoured (anything else is ignored, as TMDB ignores unknown parameters):
     page                        1..500; 0, 501+ or not an integer: HTTP 400, status_code 22
     primary_release_date.gte/.lte, release_date.gte/.lte (movie), first_air_date.gte/.lte (tv)
@@ -54,12 +58,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
 from functools import lru_cache
-from itertools import islice
 from typing import Any, Final, NamedTuple, Protocol
 
 from harvester.items import Media
 
+from . import days
 from .bodies import discover_result
+from .days import DaysConfig
 from .templates import template_index, template_language
 from .titles import (
     MOVIE_GENRES,
@@ -67,11 +72,12 @@ from .titles import (
     Kind,
     TitleFacts,
     imdb_id_from_number,
-    media_numbers,
-    media_of_kind,
     parse_imdb_id,
+    population_numbers,
+    revised_facts,
     title_facts,
     tmdb_id_for_number,
+    video_of,
 )
 
 PAGE_SIZE: Final = 20
@@ -87,23 +93,17 @@ DATE_PARAMS: Final[Mapping[Media, tuple[str, ...]]] = {
 _CACHED_RESULTS: Final = 32  # ordered results of recent queries, per universe
 
 
-class UniverseConfig(Protocol):
+class UniverseConfig(DaysConfig, Protocol):
     """What the universe depends on (StandinConfig has these fields)."""
 
     @property
-    def discover_movies(self) -> int: ...
-
-    @property
-    def discover_tv(self) -> int: ...
+    def video_share(self) -> float: ...
 
     @property
     def crowded_day(self) -> str | None: ...
 
     @property
     def crowded_count(self) -> int: ...
-
-    @property
-    def kind_overrides(self) -> Mapping[str, Kind]: ...
 
 
 class DiscoverTitle(NamedTuple):
@@ -275,42 +275,29 @@ def sort_key(sort: str, descending: bool) -> Callable[[DiscoverTitle], tuple[Any
 # The universe
 
 
+def _discover_title(media: Media, n: int) -> DiscoverTitle:
+    imdb_id = imdb_id_from_number(n)
+    f = title_facts(media, imdb_id)
+    language, vote_average = template_language(media, template_index(media, imdb_id))
+    return DiscoverTitle(
+        tmdb_id_for_number(media, n),
+        f.date,
+        f.genre_ids,
+        f.vote_count,
+        f.adult,
+        f.popularity,
+        language,
+        vote_average,
+        imdb_id,
+    )
+
+
 @lru_cache(maxsize=8)
 def _population(
     media: Media, count: int, overrides: tuple[tuple[str, Kind], ...]
 ) -> tuple[DiscoverTitle, ...]:
     """The universe's titles in population order (IMDb number ascending), with their own dates."""
-    pinned: dict[int, Media | None] = {}
-    for imdb_id, kind in overrides:
-        n = parse_imdb_id(imdb_id)
-        if n is not None:
-            pinned[n] = media_of_kind(kind)
-    numbers: Sequence[int] = list(islice(media_numbers(media), count + len(pinned)))
-    if pinned:
-        kept = {n for n in numbers if pinned.get(n, media) == media}
-        kept.update(n for n, m in pinned.items() if m == media)
-        numbers = sorted(kept)
-    numbers = numbers[:count]
-    titles = []
-    for n in numbers:
-        imdb_id = imdb_id_from_number(n)
-        f = title_facts(media, imdb_id)
-        language, vote_average = template_language(media, template_index(media, imdb_id))
-        tmdb_id = tmdb_id_for_number(media, n)
-        titles.append(
-            DiscoverTitle(
-                tmdb_id,
-                f.date,
-                f.genre_ids,
-                f.vote_count,
-                f.adult,
-                f.popularity,
-                language,
-                vote_average,
-                imdb_id,
-            )
-        )
-    return tuple(titles)
+    return tuple(_discover_title(media, n) for n in population_numbers(media, count, overrides))
 
 
 @dataclass(eq=False)
@@ -431,12 +418,56 @@ def _universe(
     return Universe(media, tuple(titles), crowded)
 
 
-def universe(media: Media, config: UniverseConfig) -> Universe:
-    """The universe of this media for this configuration (built at first use, then cached)."""
+@lru_cache(maxsize=4)
+def _universe_on_day(
+    media: Media,
+    count: int,
+    crowded_day: str | None,
+    crowded_count: int,
+    overrides: tuple[tuple[str, Kind], ...],
+    key: days.TimelineKey,
+    day: int,
+) -> Universe:
+    """The day-0 universe as `day` leaves it (days.py): gone titles out, appeared ones in, changed
+    ones with their revised popularity and vote count."""
+    base = _universe(media, count, crowded_day, crowded_count, overrides)
+    line = days.timeline_of(key)
+    titles = []
+    for t in base.titles:
+        n = parse_imdb_id(t.imdb_id)
+        assert n is not None  # the universe holds canonical ids only
+        if not line.alive(n, day):
+            continue
+        revision = line.revision(n, day)
+        if revision:
+            f = revised_facts(media, t.imdb_id, t.facts, revision)
+            t = t._replace(vote_count=f.vote_count, popularity=f.popularity)
+        titles.append(t)
+    for n in line.appeared_until(day):
+        if line.alive(n, day):
+            t = _discover_title(media, n)
+            f = revised_facts(media, t.imdb_id, t.facts, line.revision(n, day))
+            titles.append(t._replace(vote_count=f.vote_count, popularity=f.popularity))
+    titles.sort(key=lambda t: (t.date, t.tmdb_id))
+    return Universe(media, tuple(titles), base.crowded)
+
+
+def _arguments(
+    media: Media, config: UniverseConfig
+) -> tuple[Media, int, str | None, int, tuple[tuple[str, Kind], ...]]:
     count = config.discover_movies if media == "movie" else config.discover_tv
     overrides = tuple(sorted(config.kind_overrides.items())) if config.kind_overrides else ()
     crowded_day = config.crowded_day or None
-    return _universe(media, count, crowded_day, config.crowded_count if crowded_day else 0, overrides)
+    return media, count, crowded_day, config.crowded_count if crowded_day else 0, overrides
+
+
+def universe(media: Media, config: UniverseConfig) -> Universe:
+    """The universe of this media for this configuration on the server's day (built at first use,
+    then cached)."""
+    if not days.moved(config):
+        return _universe(*_arguments(media, config))
+    key = days.timeline_key(media, config)
+    return _universe_on_day(*_arguments(media, config), key, config.day)
 
 
 def warm(config: UniverseConfig) -> None:
@@ -449,7 +480,7 @@ def crowded_date(media: Media, config: UniverseConfig, imdb_id: str) -> str | No
     """The date crowded_day gave this title, or None (its own date stands). Cheap when unset."""
     if not config.crowded_day:
         return None
-    return universe(media, config).crowded.get(imdb_id)
+    return _universe(*_arguments(media, config)).crowded.get(imdb_id)  # the same on every day
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,11 +492,17 @@ def page_body(
 ) -> bytes:
     """The body of GET /discover/{media} for an already validated page."""
     titles, total = universe(media, config).page(parse_query(media, params), page)
+    line = days.timeline(media, config) if days.moved(config) else None
     out: list[bytes | memoryview] = [b'{"page":%d,"results":[' % page]
     for i, t in enumerate(titles):
         if i:
             out.append(b",")
-        discover_result(media, t.imdb_id, t.facts, language, out)
+        revision = 0
+        if line is not None:
+            n = parse_imdb_id(t.imdb_id)
+            revision = 0 if n is None else line.revision(n, config.day)
+        video = video_of(media, t.imdb_id, config.video_share)
+        discover_result(media, t.imdb_id, t.facts, language, out, revision, video)
     total_pages = -(-total // PAGE_SIZE)  # not capped at MAX_PAGE: see the module docstring
     out.append(b'],"total_pages":%d,"total_results":%d}' % (total_pages, total))
     return b"".join(out)

@@ -22,6 +22,20 @@ pairing for code 5 ("Invalid parameters"); the exact real answer is unverified.
 
 `/__standin__/stats` (GET) and `/__standin__/reset` (POST) need no credential and are not counted,
 so a benchmark in another process can read and zero the counters.
+
+Days (days.py): the server's today is `base_date + day`; `standin.config.day += 1` moves the catalogue
+on, deterministically from `seed`: some titles change (their bodies show a revision), some appear (in
+the export and discover), some go (404). Day 0 answers exactly as a stand-in without days.
+    GET /3/movie/changes, /3/tv/changes    TMDB's change lists (changes.py): start_date, end_date
+                                           (at most 14 days apart, else 422 status 20), page, 100 a page
+    GET /p/exports/{kind}_ids_MM_DD_YYYY.json.gz
+                                           TMDB's daily id exports (exports.py), as files.tmdb.org
+                                           serves them: no credential, no rate limit, not counted in
+                                           `requests` (in `exports`); streamed; today's from 08:00 UTC
+                                           (`hour`); a missing one is 404 (`export_missing_status`).
+                                           Faults scripted for the path act on the download: 5xx and
+                                           429 statuses, "reset", "timeout", "truncate" (half the lines,
+                                           then the connection closes), "badjson" (a body not gzip).
 """
 
 from __future__ import annotations
@@ -36,6 +50,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import date as Date
 from typing import Any, Final
 
 import orjson
@@ -44,8 +60,8 @@ from aiohttp import web
 from harvester.config import MAX_APPENDS
 from harvester.items import Media
 
-from . import bodies, discover, titles
-from .bodies import DEFAULT_LANGUAGE
+from . import bodies, changes, days, discover, exports, titles
+from .bodies import DEFAULT_LANGUAGE, TitleState
 from .errors import ERRORS, error_body, rate_limit_body
 from .titles import Kind
 
@@ -100,6 +116,21 @@ class StandinConfig:
     discover_tv: int = discover.DEFAULT_TV
     crowded_day: str | None = None
     crowded_count: int = discover.DEFAULT_CROWDED_COUNT
+    # Days (days.py): the server's today is base_date + day; moving `day` changes, adds and removes
+    # titles, drawn from `seed` at these shares of the catalogue a day.
+    day: int = 0
+    base_date: Date = field(default_factory=lambda: datetime.now(UTC).date())
+    changed_share: float = days.DEFAULT_CHANGED_SHARE
+    new_share: float = days.DEFAULT_NEW_SHARE
+    gone_share: float = days.DEFAULT_GONE_SHARE
+    # Daily exports (exports.py): titles of the day-0 population in them (None: as many as discover),
+    # the hour of the server's today (None: the real UTC time of day; today's files appear at 08:00),
+    # the status of a missing file, and the share of movies that are direct-to-video ("video": true).
+    export_movies: int | None = None
+    export_tv: int | None = None
+    hour: float | None = None
+    export_missing_status: int = 404
+    video_share: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.latency
@@ -120,6 +151,17 @@ class StandinConfig:
         for imdb_id in self.kind_overrides:
             if titles.parse_imdb_id(imdb_id) is None:
                 raise ValueError(f"kind_overrides: {imdb_id!r} is not a canonical IMDb id")
+        for name in ("changed_share", "new_share", "gone_share", "video_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
+        if self.day < 0:
+            raise ValueError(f"day must be >= 0, not {self.day}")
+        if (self.export_movies or 0) < 0 or (self.export_tv or 0) < 0:
+            raise ValueError("export_movies and export_tv must be >= 0")
+        if self.hour is not None and not 0 <= self.hour < 24:
+            raise ValueError(f"hour must be within [0, 24), not {self.hour}")
+        if self.export_missing_status not in (403, 404):
+            raise ValueError(f"export_missing_status must be 403 or 404, not {self.export_missing_status}")
 
 
 def _zero_routes() -> dict[str, int]:
@@ -145,6 +187,9 @@ class StandinStats:
     open_connections: int = 0
     max_open_connections: int = 0
     connections: int = 0  # connections accepted (few, if the client reuses them)
+    changes: int = 0  # /movie/changes and /tv/changes answers (counted in by_route's movie and tv too)
+    exports: int = 0  # export files served (not API requests: neither counted nor rate-limited)
+    export_credentials: int = 0  # export requests that carried a TMDB credential (none is needed)
 
     def reset(self) -> None:
         in_flight, open_connections = self.in_flight, self.open_connections
@@ -266,6 +311,8 @@ class StandinServer:
         path = request.path
         if path.startswith("/__standin__/"):
             return self._control(request)
+        if path.startswith(exports.PREFIX):
+            return await self._export(request)
         s, cfg = self.stats, self.config
         s.requests += 1
         s.by_route[_route_of(path)] += 1
@@ -390,6 +437,8 @@ class StandinServer:
                 return _error(22)
             media_d: Media = "movie" if parts[1] == "movie" else "tv"
             return _Answer(200, discover.page_body(media_d, self.config, query, page, language))
+        if parts in (["movie", "changes"], ["tv", "changes"]):
+            return self._changes("movie" if head == "movie" else "tv", query)
         if head in ("movie", "tv") and len(parts) == 3 and parts[1] and parts[2]:
             return self._details("movie" if head == "movie" else "tv", parts[1], query, language, parts[2])
         if len(parts) != 2 or not parts[1]:
@@ -401,8 +450,10 @@ class StandinServer:
             # Only IMDb ids are modelled: any other source finds nothing (HTTP 200, empty arrays).
             imdb_id = parts[1] if source == "imdb_id" else ""
             found = titles.media_of_kind(titles.kind_of(imdb_id, overrides)) if imdb_id else None
-            date = discover.crowded_date(found, self.config, imdb_id) if found else None
-            return _Answer(200, bodies.find_body(imdb_id, language, overrides, date))
+            state = self._state(found, imdb_id) if found else None
+            if found and state is None:
+                return _Answer(200, bodies.FIND_EMPTY)  # gone from TMDB (days.py)
+            return _Answer(200, bodies.find_body(imdb_id, language, overrides, state or bodies.DAY_ZERO))
         if head in ("genre", "discover"):
             return _error(34)
         media: Media = "movie" if head == "movie" else "tv"
@@ -423,14 +474,86 @@ class StandinServer:
             imdb_id = titles.direct_lookup(title_id, overrides) if media == "movie" else None
         else:
             return _error(6)
-        if imdb_id is None:
+        state = None if imdb_id is None else self._state(media, imdb_id)
+        if imdb_id is None or state is None:
             return _error(34)
-        date = discover.crowded_date(media, self.config, imdb_id)
         if sub:
-            body = bodies.sub_resource_body(media, imdb_id, sub, language, date)
+            body = bodies.sub_resource_body(media, imdb_id, sub, language, state)
             return _error(34) if body is None else _Answer(200, body)
         append = list(dict.fromkeys(items))
-        return _Answer(200, bodies.details_body(media, imdb_id, append, language, date))
+        return _Answer(200, bodies.details_body(media, imdb_id, append, language, state))
+
+    def _state(self, media: Media, imdb_id: str) -> TitleState | None:
+        """How the title stands on the server's day; None when it is gone (days.py)."""
+        cfg = self.config
+        revision = 0
+        if days.moved(cfg):
+            n = titles.parse_imdb_id(imdb_id)
+            line = days.timeline(media, cfg)
+            if n is None or not line.alive(n, cfg.day):
+                return None
+            revision = line.revision(n, cfg.day)
+        date = discover.crowded_date(media, cfg, imdb_id)
+        return TitleState(date, revision, titles.video_of(media, imdb_id, cfg.video_share))
+
+    def _changes(self, media: Media, query: Mapping[str, str]) -> _Answer:
+        page = discover.parse_page(query.get("page"))
+        if page is None:
+            return _error(22)
+        window = changes.window(self.config, query.get("start_date"), query.get("end_date"))
+        if isinstance(window, int):
+            return _error(window)
+        self.stats.changes += 1
+        return _Answer(200, changes.page_body(self.config, media, *window, page))
+
+    # -- the daily exports (files.tmdb.org/p/exports/...) --
+
+    async def _export(self, request: web.BaseRequest) -> web.StreamResponse:
+        """An export file, streamed; no credential, no rate limit (another host on the real TMDB)."""
+        cfg, path = self.config, request.path
+        if "Authorization" in request.headers or "api_key" in request.query:
+            self.stats.export_credentials += 1
+        if request.method not in ("GET", "HEAD"):
+            return self._plain(405, b"Method Not Allowed")
+        planned = cfg.faults.get(path)
+        fault = planned.pop(0) if planned else None
+        if fault is not None:
+            self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
+            if fault in _FAULT_CODES or fault == "429":
+                return self._plain(int(fault), b"Service Unavailable")
+            if fault in ("reset", "timeout"):
+                return await self._fault(request, fault)
+        wanted = exports.parse_name(path.removeprefix(exports.PREFIX))
+        if wanted is None or not exports.published(cfg, wanted.date):
+            missing = cfg.export_missing_status
+            return self._plain(missing, b"Not Found" if missing == 404 else b"AccessDenied")
+        headers = {"Content-Type": "application/octet-stream", "ETag": exports.etag(cfg, wanted)}
+        if fault == "badjson":
+            return self._plain(200, b"<html>not an export</html>", headers)
+        limit = None
+        if fault == "truncate":
+            limit = sum(1 for _ in exports.export_lines(cfg, wanted)) // 2
+        response = web.StreamResponse(status=200, headers=headers)
+        self.stats.exports += 1
+        await response.prepare(request)
+        if request.method == "HEAD":
+            await response.write_eof()
+            return response
+        try:
+            for chunk in exports.gzip_stream(cfg, wanted, limit):
+                await response.write(chunk)
+                await asyncio.sleep(0)  # a batch at a time: the loop keeps serving other requests
+        except ConnectionError:
+            return response  # the client stopped reading (it had what it wanted): nothing to report
+        if limit is not None and request.transport is not None:
+            request.transport.close()  # no last chunk: the client sees the body cut short
+            return response
+        await response.write_eof()
+        return response
+
+    def _plain(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:
+        all_headers = {"Content-Type": "text/plain", **(headers or {})}
+        return web.Response(body=body, status=status, headers=all_headers)
 
 
 class _CountingServer(web.Server):
@@ -522,6 +645,12 @@ def serve(config: StandinConfig, host: str = "127.0.0.1", port: int = 8765, *, q
     asyncio.run(run())
 
 
+def _date_arg(text: str) -> Date:
+    if not discover.is_date(text):
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}")
+    return Date.fromisoformat(text)
+
+
 PROG: Final = "tmdb_standin standin"  # also what `harvester standin` runs, see harvester/cli.py
 
 
@@ -547,6 +676,20 @@ def main_standin(argv: list[str]) -> int:
     p.add_argument(
         "--api-key", action="append", help=f"valid api_key, repeatable (default {DEFAULT_API_KEY})"
     )
+    days_group = p.add_argument_group("days and daily exports (see tmdb_standin/days.py, exports.py)")
+    add = days_group.add_argument
+    add("--day", type=int, default=0, help="days after --base-date: the server's today (default 0)")
+    add("--base-date", type=_date_arg, default=None, help="the date of day 0 (default: today, UTC)")
+    add("--hour", type=float, default=None, help="UTC hour of the server's today (default: the real one)")
+    add("--export-movies", type=int, default=None, help="movies in the export (default: as discover)")
+    add("--export-tv", type=int, default=None, help="series in the export (default: as discover)")
+    for name, default, what in (
+        ("changed-share", days.DEFAULT_CHANGED_SHARE, "changed"),
+        ("new-share", days.DEFAULT_NEW_SHARE, "new"),
+        ("gone-share", days.DEFAULT_GONE_SHARE, "removed"),
+    ):
+        add(f"--{name}", type=float, default=default, help=f"share of titles {what} a day ({default:g})")
+    add("--video-share", type=float, default=0.0, help='share of movies with "video": true (default 0)')
     args = p.parse_args(argv)
     lo_ms, hi_ms = args.latency_ms
     try:
@@ -559,6 +702,15 @@ def main_standin(argv: list[str]) -> int:
             latency=(lo_ms / 1000, hi_ms / 1000),
             error_rate=args.error_rate,
             seed=args.seed,
+            day=args.day,
+            base_date=args.base_date or datetime.now(UTC).date(),
+            hour=args.hour,
+            export_movies=args.export_movies,
+            export_tv=args.export_tv,
+            changed_share=args.changed_share,
+            new_share=args.new_share,
+            gone_share=args.gone_share,
+            video_share=args.video_share,
         )
     except ValueError as exc:
         p.error(str(exc))

@@ -187,7 +187,7 @@ def _movie_details(f: TemplateFacts) -> dict[str, Any]:
         "status": f.status,
         "tagline": _slot("TAGLINE"),
         "title": _slot("TITLE"),
-        "video": False,
+        "video": _slot("VIDEO"),
         "vote_average": f.vote_average,
         "vote_count": _slot("VOTES"),
     }
@@ -293,7 +293,7 @@ def _summary(media: Media, f: TemplateFacts) -> dict[str, Any]:
         "popularity": _slot("POPULARITY"),
     }
     if media == "movie":
-        common.update(release_date=_slot("DATE"), video=False)
+        common.update(release_date=_slot("DATE"), video=_slot("VIDEO"))
     else:
         common["first_air_date"] = _slot("DATE")
     common.update(vote_average=f.vote_average, vote_count=_slot("VOTES"))
@@ -317,7 +317,7 @@ def _discover_summary(media: Media, f: TemplateFacts) -> dict[str, Any]:
             "poster_path": _slot("POSTER"),
             "release_date": _slot("DATE"),
             "title": _slot("TITLE"),
-            "video": False,
+            "video": _slot("VIDEO"),
             "vote_average": f.vote_average,
             "vote_count": _slot("VOTES"),
         }

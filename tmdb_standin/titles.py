@@ -22,14 +22,16 @@ import calendar
 import hashlib
 import itertools
 import math
+from array import array
 from collections.abc import Iterator, Mapping
 from datetime import date as Date
 from functools import cache, lru_cache
+from itertools import islice
 from typing import Literal, NamedTuple, get_args
 
 from harvester.items import Media
 
-from .draws import HASH_PERSON, digest
+from .draws import HASH_PERSON, HashDraws, digest
 
 Kind = Literal["movie", "tv", "unknown", "direct_404", "direct_wrong"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -261,3 +263,46 @@ def media_numbers(media: Media, start: int = 1) -> Iterator[int]:
         # movie: plain, direct_404 and direct_wrong (< 920 or >= 980); tv: 920..949
         if (920 <= permille < 950) if tv else (permille < 920 or permille >= 980):
             yield n
+
+
+def population_numbers(media: Media, count: int, overrides: tuple[tuple[str, Kind], ...] = ()) -> array[int]:
+    """The first `count` IMDb numbers, ascending, that the catalogue knows as this media, `overrides`
+    (sorted (IMDb id, kind) pairs) applied: the population listings (discover, the export) draw from.
+
+    A smaller count gives a prefix of a larger one, so the discover and the export populations agree.
+    """
+    pinned: dict[int, Media | None] = {}
+    for imdb_id, kind in overrides:
+        n = parse_imdb_id(imdb_id)
+        if n is not None:
+            pinned[n] = media_of_kind(kind)
+    numbers: list[int] = list(islice(media_numbers(media), count + len(pinned)))
+    if pinned:
+        kept = {n for n in numbers if pinned.get(n, media) == media}
+        kept.update(n for n, m in pinned.items() if m == media)
+        numbers = sorted(kept)
+    return array("q", numbers[:count])
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts that move with the days (days.py) and the video flag
+
+
+def revised_facts(media: Media, imdb_id: str, facts: TitleFacts, revision: int) -> TitleFacts:
+    """The facts of a title after `revision` changes: popularity drawn afresh, a few more votes.
+
+    Revision 0 is the title as it is on day 0. Votes only grow (by 1 to 9 a revision).
+    """
+    if revision <= 0:
+        return facts
+    d = HashDraws(digest(f"revision:{media}:{imdb_id}:{revision}", 16))
+    votes = facts.vote_count + 5 * revision + d.below(5)  # jitter in [0, 4]: still strictly increasing
+    popularity = round(max(0.6, facts.popularity * (0.7 + 0.6 * d.unit())), 3)
+    return facts._replace(vote_count=votes, popularity=popularity)
+
+
+def video_of(media: Media, imdb_id: str, share: float) -> bool:
+    """Whether a movie is a direct-to-video release (`"video": true`): `share` of movies, none of TV."""
+    if media != "movie" or share <= 0:
+        return False
+    return int.from_bytes(digest(f"video:{imdb_id}"), "big") % 1_000_000 < share * 1_000_000

@@ -9,6 +9,7 @@ from .counts import InputCounts
 from .csv_rows import MOVIES, SERIES, Filters, IdSet, Layout, LineSplitter, RowSelector
 from .csv_source import CsvSource
 from .discover import DiscoverSource
+from .export import ExportSource
 from .ids_source import IdsSource
 from .reader import BLOCK_SIZE, LocalReader, Reader, S3Reader, open_reader
 
@@ -18,6 +19,7 @@ __all__ = [
     "SERIES",
     "CsvSource",
     "DiscoverSource",
+    "ExportSource",
     "Filters",
     "IdSet",
     "IdsSource",
@@ -42,4 +44,6 @@ def open_source(settings: Settings, sink: Sink) -> Source:
         return DiscoverSource(src, settings.tmdb, sink)
     if src.type == "ids":
         return IdsSource(src, settings.sink)
+    if src.type == "export":
+        return ExportSource(src, sink)
     return CsvSource(src, settings.sink)
