@@ -27,12 +27,12 @@ import msgspec
 from msgspec import inspect as mi
 
 from .errors import ConfigError
+from .items import Media
 
 LookupMode = Literal["direct", "find"]
 SourceType = Literal["csv", "series_csv", "discover", "ids", "export"]
 GenresMode = Literal["any", "all", "only"]
 Scalar = str | int | float | bool
-Media = Literal["movie", "tv"]
 OutputFormat = Literal["json", "jsonl"]
 Compression = Literal["none", "gzip"]
 

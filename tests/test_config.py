@@ -134,7 +134,7 @@ def test_relative_paths_resolve_only_when_loaded_from_a_file(tmp_path: Path) -> 
         ('[tmdb]\nbase_url = "ftp://x"', "tmdb.base_url must be an http(s) URL, not 'ftp://x'"),
         (
             '[source]\ntype = "xml"',
-            "source.type must be one of 'csv', 'series_csv', 'discover', 'ids', not 'xml'",
+            "source.type must be one of 'csv', 'series_csv', 'discover', 'ids', 'export', not 'xml'",
         ),
         ('[source]\npath = ""', "source.path must not be empty"),
         ("[source]\nmin_votes = -1", "source.min_votes must be >= 0, not -1"),

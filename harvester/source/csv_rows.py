@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..config import Media, SourceSettings
+from ..config import SourceSettings
 from ..errors import SourceError
+from ..items import Media
 from .counts import InputCounts
 
 log = logging.getLogger(__name__)

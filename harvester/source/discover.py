@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from ..config import Media, SourceSettings, TmdbSettings
+from ..config import SourceSettings, TmdbSettings
 from ..errors import ConfigError, SourceError
-from ..items import Title
+from ..items import Media, Title
 from ..lake.layout import spool_key, spool_prefix
 from ..lake.sink import Sink
 from ..lake.state import RunState, Spool

@@ -34,9 +34,9 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import orjson
 
-from ..config import Media, SourceSettings
+from ..config import SourceSettings
 from ..errors import SourceError
-from ..items import Title
+from ..items import Media, Title
 from ..lake.layout import run_dir
 from ..lake.sink import Sink
 from .base import Prepare

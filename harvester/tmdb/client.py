@@ -4,7 +4,9 @@ Every request waits for the shared `RateLimiter` right before it is sent. Answer
 TMDB documents them:
   200, 404                  -> returned to the caller (a 404 is an answer: "no such title")
   401                       -> CredentialError: stop the run, retrying cannot help
-  429                       -> every worker pauses (Retry-After, else exponential back-off); retried
+  429                       -> the limiter learns the server's real limit from it; every worker
+                               pauses for Retry-After, or backs off when the limiter cannot explain
+                               the 429 (exponential, jittered); retried
   5xx, reset, timeout,
   truncated or invalid JSON -> retried with back-off, up to `max_retries`
   anything else (400, 422)  -> RequestFailed: a bug in our request, recorded for that title
@@ -161,26 +163,29 @@ class TmdbClient:
         failures = 0
         throttles = 0
         while True:
-            await self._limiter.acquire()
+            grant = await self._limiter.acquire()
             self.counters.requests += 1
             try:
                 async with self._session.get(url) as resp:
                     status = resp.status
                     body = await resp.read()
-                    retry_after = resp.headers.get("Retry-After")
             except (aiohttp.ClientError, TimeoutError) as exc:
+                self._limiter.lost(grant)
                 reason = "timeout" if isinstance(exc, TimeoutError) else exc.__class__.__name__
+            except BaseException:
+                self._limiter.lost(grant)  # cancelled: a probe must not hold the limiter's ramp
+                raise
             else:
+                if status != 429:
+                    self._limiter.accepted(grant)
                 if status == 200:
                     try:
                         data = decode(body)
                     except INVALID_BODY:
                         reason = "invalid_json"
                     else:
-                        self._limiter.succeeded()
                         return Reply(status, body, data)
                 elif status == 404:
-                    self._limiter.succeeded()
                     return Reply(status, body, None)
                 elif status == 401:
                     code, message = _error_fields(body)
@@ -190,10 +195,12 @@ class TmdbClient:
                     self.counters.throttled += 1
                     if throttles > MAX_THROTTLED:
                         raise RequestFailed(f"throttled {throttles} times", transient=True)
-                    delay = retry_after_seconds(retry_after)
-                    if delay is None:
+                    explained = self._limiter.throttled(grant)
+                    delay = retry_after_seconds(resp.headers.get("Retry-After"))
+                    if delay is None and not explained:
                         delay = backoff_delay(min(throttles - 1, 6), self._rng)
-                    self._limiter.throttled(delay)
+                    if delay is not None:
+                        self._limiter.pause(delay)
                     continue  # the limiter makes us wait; a 429 does not use up max_retries
                 elif status in RETRYABLE_STATUS or status >= 500:
                     reason = f"http_{status}"

@@ -1,21 +1,32 @@
-"""A request pacer that never lets more than the configured rate through in any sliding window.
+"""A request pacer for a server that counts requests in a sliding window, and finds its real limit.
 
 Why not `aiolimiter.AsyncLimiter(rate, 1)`: a leaky bucket that starts empty admits `rate` at once and
 then `rate` per second, so a sliding one-second window at the server can see almost twice the limit.
 TMDB's limit is per sliding window, so the guarantee we need is stronger:
 
-* at most `cap = max(1, floor(rate))` grants in any window of `1 s + margin`; the margin absorbs the
-  jitter between our grant and the request's arrival at the server;
-* consecutive grants at least `1/rate` apart, so there are no bursts either;
-* a shared pause: one 429 slows every worker, and the effective rate backs off multiplicatively and
-  creeps back up while requests succeed (TMDB's real limit "sits somewhere in the 40 range").
+* at most `cap` grants in any window of `1 s + margin`; the margin absorbs the jitter between our grant
+  and the request's arrival at the server. `cap` starts at the configured rate (`floor`, at least 1)
+  and never exceeds it;
+* a pace of one grant per `1/rate`, so there are no bursts either. Grants follow a schedule: one that
+  wakes late (a loaded or CPU-throttled process) keeps the schedule instead of shifting it, so lateness
+  does not add up; after a stall the grants it owes go out at once, as many as the window has room for
+  and at most `MAX_LAG_S` of them (measured under a 128 MB Lambda's CPU share: 1.8 s of lateness in
+  33 s, 5% of the rate, was lost before);
+* the server's real limit, when the configured rate is above it, is found from its 429s (`CapFinder`).
 
-The arithmetic (`next_slot`, `RateGovernor`) is pure; `RateLimiter` only adds the waiting.
+TMDB's window counts the requests it rejects too, so a client above the limit gets a 429 for every
+request until it slows down, and it learns of the first one only a round trip later: about
+`rate x latency` 429s (8 at 50/s and 150 ms). So levels above what the server has been seen to
+accept are probed a few requests at a time: the level of a grant is how many grants its window holds,
+itself included; a 429 at level `n` says the server takes at most `n - 1`, and the cap goes there.
+
+The arithmetic (`next_slot`, `level_of`, `CapFinder`) is pure; `RateLimiter` only adds the waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,59 +34,127 @@ from dataclasses import dataclass
 
 WINDOW_S = 1.0
 DEFAULT_MARGIN_S = 0.02
-CATCH_UP_S = 0.005
+CATCH_UP_S = 0.005  # a grant this late is recorded at its planned time (within the margin)
+MAX_LAG_S = 0.1  # schedule made up after a stall; a CFS-throttled period lasts up to 0.1 s
+
+MIN_FRACTION = 0.25  # the cap never goes below this share of the configured rate
+PRESUMED_FRACTION = 0.5  # levels up to this share go unprobed: a rate configured 2x too high is not expected
+PROBES = 3  # probes in flight at once: the ramp's speed, and the most 429s one discovery costs
+QUICK_RAISE_S = 5.0  # after a 429 at a level the server had accepted (jitter, a brief dip)
+SLOW_RAISE_S = 60.0  # after a probe's 429; doubles with every failed raise...
+MAX_RAISE_S = 600.0  # ...up to this
 
 
-def next_slot(
-    history: deque[float], now: float, cap: int, span: float, spacing: float, floor: float
-) -> float:
-    """The earliest time a new grant may happen, given the times of the last `cap` grants."""
-    t = max(now, floor)
-    if history:
-        t = max(t, history[-1] + spacing)
+def next_slot(history: deque[float], now: float, cap: int, span: float, due: float, floor: float) -> float:
+    """The earliest time a new grant may happen: not before `now`, `floor` (a pause), `due` (the pace),
+    nor while the last `cap` grants all lie within `span`."""
+    t = max(now, floor, due)
     if len(history) >= cap:
         t = max(t, history[-cap] + span)
     return t
 
 
-@dataclass
-class RateGovernor:
-    """Multiplicative decrease on 429, additive recovery on success (pure state machine).
+def level_of(history: deque[float], t: float, span: float) -> int:
+    """How many grants of `history` (sorted) lie within the `span` ending at `t`."""
+    return len(history) - bisect.bisect_right(history, t - span)
 
-    Recovery takes a step per second's worth of successes (`recover_every` defaults to the configured
-    rate): after one stray 429 (say, a stall that bunched two requests) the full rate is back within
-    about 5 s, while a server whose real limit is lower keeps pushing the rate down. Measured with
-    bench/run.py: recovering a step per 200 successes instead cost 7% of a 70 s run after one 429.
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    at: float  # on the limiter's clock
+    level: int  # grants in the window ending at `at`, this one included
+    probe: bool  # above the highest level the server has accepted: its answer is awaited
+
+
+@dataclass
+class CapFinder:
+    """How many grants per window are in force: the configured cap until 429s show a lower one.
+
+    Pure state, times passed in. `proven` is the highest level the server has accepted (or presumed);
+    a grant above it is a probe, and only `PROBES` of them may be in flight (one when a single level
+    is in question), so finding a limit costs a few 429s, not a round trip's worth. A 429 at level `n`
+    lowers the cap to `n - 1`, never below `floor`. When the 429 came at a level the server had
+    accepted (jitter, other clients on the address, a dip), the cap goes back to where it was after
+    `QUICK_RAISE_S`, probing its way up; when it came at a probe, the limit is found, and the cap goes
+    up one level at a time after a wait that doubles with each failed raise (a held one halves it).
     """
 
-    configured: float
-    current: float = 0.0
-    min_fraction: float = 0.25
-    decrease: float = 0.9
-    recover_every: int = 0  # successes without a 429 per step back up; 0: the configured rate
-    recover_step: float = 0.02  # of the configured rate
-    _streak: int = 0
+    configured: int
+    floor: int
+    proven: int
+    cap: int = 0
+    probes: int = 0
+    raise_at: float = math.inf
+    raise_wait: float = SLOW_RAISE_S
+    raising: bool = False  # the cap went up and its new top level has not been accepted yet
+    restore: int = 0  # the cap before a 429 at an accepted level: the quick raise goes back to it
 
     def __post_init__(self) -> None:
-        self.current = self.configured
-        if self.recover_every <= 0:
-            self.recover_every = max(1, round(self.configured))
+        self.cap = self.configured
+        self.proven = min(self.configured, max(self.floor, self.proven))
 
-    def on_throttled(self) -> None:
-        self.current = max(self.configured * self.min_fraction, self.current * self.decrease)
-        self._streak = 0
+    @classmethod
+    def for_rate(cls, rate: float) -> CapFinder:
+        configured = max(1, math.floor(rate))
+        floor = max(1, math.floor(rate * MIN_FRACTION))
+        return cls(configured, floor, proven=math.floor(rate * PRESUMED_FRACTION))
 
-    def on_success(self) -> None:
-        if self.current >= self.configured:
+    def allowed(self, now: float) -> int:
+        """The most grants a window may hold for the next grant."""
+        if now >= self.raise_at:
+            self.cap = max(self.restore, min(self.configured, self.cap + 1))
+            self.restore = 0
+            self.raise_at = math.inf  # the probes' answers schedule the next raise
+            self.raising = True
+        limit = PROBES if self.cap - self.proven > 1 else 1
+        return self.cap if self.probes < limit else self.proven
+
+    def granted(self, level: int) -> bool:
+        """Book a grant at `level`; True when it is a probe."""
+        if level <= self.proven:
+            return False
+        self.probes += 1
+        return True
+
+    def accepted(self, grant: Grant, now: float) -> None:
+        if not grant.probe:
             return
-        self._streak += 1
-        if self._streak >= self.recover_every:
-            self._streak = 0
-            self.current = min(self.configured, self.current + self.configured * self.recover_step)
+        self.probes -= 1
+        if grant.level > self.proven:
+            self.proven = min(self.cap, grant.level)
+            if self.raising and self.proven == self.cap:  # the raise held: the next one sooner
+                self.raising = False
+                self.raise_wait = max(QUICK_RAISE_S, self.raise_wait / 2)
+                if self.cap < self.configured:
+                    self.raise_at = now + self.raise_wait
+
+    def lost(self, grant: Grant) -> None:
+        if grant.probe:
+            self.probes -= 1
+
+    def throttled(self, grant: Grant, now: float) -> bool:
+        """A 429 for `grant`; True when the cap explains it (a probe), False when a level the server
+        had accepted was refused (jitter, other clients, a lower limit): then the caller pauses."""
+        if grant.probe:
+            self.probes -= 1
+        limit = max(self.floor, grant.level - 1)
+        if limit < self.cap:  # else the cap came down after this grant: nothing new
+            if grant.probe:
+                self.restore = 0
+                self.raise_at = now + self.raise_wait
+                self.raise_wait = min(MAX_RAISE_S, self.raise_wait * 2)
+            else:
+                self.restore = max(self.restore, self.cap)
+                self.raise_at = now + QUICK_RAISE_S
+            self.cap = limit
+            self.proven = min(self.proven, limit)
+            self.raising = False
+        return grant.probe
 
 
 class RateLimiter:
-    """Await `acquire()` right before each request. Create it inside the running loop."""
+    """Await `acquire()` right before each request, and report its answer with `accepted`,
+    `throttled` (a 429) or `lost` (none). Create it inside the running loop."""
 
     def __init__(
         self,
@@ -87,48 +166,101 @@ class RateLimiter:
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0")
-        self._governor = RateGovernor(rate)
-        self._margin = margin
+        self._configured = rate
+        self._finder = CapFinder.for_rate(rate)
+        self._span = WINDOW_S + margin
         self._clock = clock or asyncio.get_running_loop().time
         self._sleep = sleep
-        self._history: deque[float] = deque(maxlen=max(1, math.floor(rate)))
-        self._pause_until = 0.0
+        self._history: deque[float] = deque(maxlen=self._finder.configured)
+        self._due = -math.inf
+        self._pause_until = -math.inf
         self._lock = asyncio.Lock()
+        self._answered = asyncio.Event()  # a probe was answered: a waiting grant may go sooner
         self.grants = 0
         self.throttles = 0
 
     @property
     def rate(self) -> float:
-        """The rate in force now (the configured one unless 429s pushed it down)."""
-        return self._governor.current
+        """The rate in force now (the configured one unless 429s showed a lower limit)."""
+        return min(self._configured, self._finder.cap)
+
+    @property
+    def cap(self) -> int:
+        """Grants allowed in any window now."""
+        return self._finder.cap
+
+    def _spacing(self) -> float:
+        # At least the window's share per grant: a grid that never outruns the window keeps the pace
+        # even (40 per 1.02 s: every 25.5 ms, not 40 at 25 ms and a 20 ms hole).
+        return max(1.0 / self._configured, self._span / self._finder.cap)
 
     def _slot(self, now: float) -> float:
-        rate = self._governor.current
-        cap = max(1, math.floor(rate))
-        return next_slot(self._history, now, cap, WINDOW_S + self._margin, 1.0 / rate, self._pause_until)
+        cap = self._finder.allowed(now)
+        return next_slot(self._history, now, cap, self._span, self._due, self._pause_until)
 
-    async def acquire(self) -> None:
-        # One waiter at a time plans and sleeps: grants are sequential by nature (spacing), and
-        # re-planning after each sleep picks up a pause that a 429 set meanwhile.
+    async def acquire(self) -> Grant:
+        # One waiter at a time plans and sleeps: grants are sequential by nature (the pace), and
+        # re-planning after each sleep picks up a pause or a lower cap that a 429 set meanwhile.
+        arrived = self._clock()
         async with self._lock:
             while True:
                 now = self._clock()
                 slot = self._slot(now)
                 if slot <= now:
                     break
-                await self._sleep(slot - now)
-            # Record the planned time when we woke a little late (up to CATCH_UP_S), so wake-up
-            # latency does not add to every gap (26-27 ms instead of 25 at 40/s under load); a longer
-            # stall is not made up for, since that would send a burst.
-            allowed = self._slot(-math.inf)  # when the constraints let this grant happen
-            self._history.append(allowed if allowed > now - CATCH_UP_S else now)
+                await self._nap(slot - now)
+            # The pace is a grid: this grant's place on it, and when the window let it go too. What
+            # it is late by beyond that was the loop's doing (a stall, a throttled process), so the
+            # grid goes on from its place, not from now.
+            placed = max(self._due, self._pause_until, arrived)
+            ready = max(self._slot(-math.inf), arrived)
+            # A few ms late: recorded as ready, so wake-up latency does not lengthen every window.
+            at = ready if now - ready < CATCH_UP_S else now
+            if self._history:
+                at = max(at, self._history[-1])  # kept sorted: catching up may plan behind the last one
+            self._history.append(at)
+            self._due = max(placed, now - MAX_LAG_S) + self._spacing()
+            # The level counts the server's window, not ours (the margin): the probe at 41 must be the
+            # 41st request the server sees in its second, or its acceptance proves nothing.
+            level = level_of(self._history, at, WINDOW_S)
             self.grants += 1
+            return Grant(at, level, self._finder.granted(level))
 
-    def throttled(self, delay: float) -> None:
-        """A 429 arrived: every worker waits `delay` seconds, and the rate backs off."""
+    async def _nap(self, seconds: float) -> None:
+        if not self._finder.probes:
+            await self._sleep(seconds)
+            return
+        # A probe's answer may allow an earlier grant (the ramp moves at its round trips): wake on it.
+        self._answered.clear()
+        nap = asyncio.ensure_future(self._sleep(seconds))
+        answer = asyncio.ensure_future(self._answered.wait())
+        try:
+            await asyncio.wait((nap, answer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nap.cancel()
+            answer.cancel()
+
+    def accepted(self, grant: Grant) -> None:
+        """The server answered (anything but a 429)."""
+        if grant.probe:
+            self._finder.accepted(grant, self._clock())
+            self._answered.set()
+
+    def throttled(self, grant: Grant) -> bool:
+        """The server answered 429. True when the cap explains it (the limit was being probed); False
+        when it came at a level the server had accepted: then every worker should pause."""
         self.throttles += 1
-        self._governor.on_throttled()
-        self._pause_until = max(self._pause_until, self._clock() + delay)
+        explained = self._finder.throttled(grant, self._clock())
+        if grant.probe:
+            self._answered.set()
+        return explained
 
-    def succeeded(self) -> None:
-        self._governor.on_success()
+    def lost(self, grant: Grant) -> None:
+        """No answer (a reset, a timeout, a cancelled request)."""
+        if grant.probe:
+            self._finder.lost(grant)
+            self._answered.set()
+
+    def pause(self, seconds: float) -> None:
+        """Every worker waits `seconds` (TMDB's Retry-After, or a back-off after an unexplained 429)."""
+        self._pause_until = max(self._pause_until, self._clock() + seconds)
