@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,3 +87,32 @@ async def read_s3_lake(endpoint: str, bucket: str, prefix: str = PREFIX) -> Lake
 def read_local_lake(root: Path) -> Lake:
     objects = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     return parse_lake(objects, "")
+
+
+class StopOnCommit(logging.Handler):
+    """Sets `stop` when the committer logs its n-th commit: stopping on an event, not a timer."""
+
+    def __init__(self, stop: asyncio.Event, after: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.stop, self.left = stop, after
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("committed"):
+            self.left -= 1
+            if self.left == 0:
+                self.stop.set()
+
+
+@contextmanager
+def stop_after_commits(commits: int) -> Iterator[asyncio.Event]:
+    """An event for `harvest(stop=...)` that is set once `commits` commits are logged."""
+    stop = asyncio.Event()
+    logger = logging.getLogger("harvester.lake.committer")
+    handler, level = StopOnCommit(stop, commits), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield stop
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

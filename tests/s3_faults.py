@@ -198,27 +198,51 @@ class S3FaultProxy:
 
     async def _forward(self, request: web.Request, body: bytes, *, cut: bool = False) -> web.StreamResponse:
         assert self._session is not None, "the proxy is not started"
-        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
-        headers.popall("Content-Length", None)  # set again from the body
-        async with self._session.request(
-            request.method,
-            self.upstream + request.raw_path,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-        ) as upstream:
-            payload = await upstream.read()
-            answer_headers = CIMultiDict(
-                (k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
-            )
-            status, reason = upstream.status, upstream.reason
+        status, reason, answer_headers, payload = await relay(
+            self._session, self.upstream, request, body, forwarded_headers(request)
+        )
         if not cut:
-            # A HEAD keeps upstream's Content-Length (the object's size); other answers get the body's.
-            if request.method != "HEAD":
-                answer_headers.popall("Content-Length", None)
-            return web.Response(status=status, reason=reason, headers=answer_headers, body=payload)
+            return answer(request, status, reason, answer_headers, payload)
         return await _cut_answer(request, status, reason, answer_headers, payload)
+
+
+def forwarded_headers(request: web.BaseRequest) -> CIMultiDict[str]:
+    """The request's headers for the next hop: hop-by-hop ones dropped, Content-Length set again."""
+    headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
+    headers.popall("Content-Length", None)
+    return headers
+
+
+async def relay(
+    session: aiohttp.ClientSession,
+    upstream: str,
+    request: web.BaseRequest,
+    body: bytes,
+    headers: CIMultiDict[str],
+) -> tuple[int, str | None, CIMultiDict[str], bytes]:
+    """Send the request on to `upstream` as it came; its status, reason, end-to-end headers and body."""
+    async with session.request(
+        request.method,
+        upstream + request.raw_path,
+        headers=headers,
+        data=body,
+        allow_redirects=False,
+        skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+    ) as answered:
+        payload = await answered.read()
+        answer_headers = CIMultiDict(
+            (k, v) for k, v in answered.headers.items() if k.lower() not in _HOP_BY_HOP
+        )
+        return answered.status, answered.reason, answer_headers, payload
+
+
+def answer(
+    request: web.BaseRequest, status: int, reason: str | None, headers: CIMultiDict[str], payload: bytes
+) -> web.Response:
+    # A HEAD keeps upstream's Content-Length (the object's size); other answers get the body's.
+    if request.method != "HEAD":
+        headers.popall("Content-Length", None)
+    return web.Response(status=status, reason=reason, headers=headers, body=payload)
 
 
 async def _cut_answer(

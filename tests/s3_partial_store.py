@@ -24,10 +24,10 @@ from typing import Literal, Self
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from s3_faults import answer, error_body, forwarded_headers, relay
 
 Conditions = Literal["honour", "ignore", "reject"]
 
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "expect"})
 _CONDITIONS = ("If-Match", "If-None-Match")
 
 
@@ -76,8 +76,7 @@ class PartialStore:
         body = await request.read()
         asked = request.headers
         self.seen.append(Seen(request.method, request.path_qs, asked.get("Range"), asked.get("If-Match")))
-        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
-        headers.popall("Content-Length", None)
+        headers = forwarded_headers(request)
         if request.method == "GET" and "uploads" in request.query and not self.list_uploads:
             return _not_implemented(request)
         if request.method != "GET" and any(h in headers for h in _CONDITIONS):
@@ -90,22 +89,12 @@ class PartialStore:
         if cut:
             self._cuts -= 1
         assert self._session is not None
-        async with self._session.request(
-            request.method,
-            self.upstream + request.raw_path,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-        ) as upstream:
-            payload = await upstream.read()
-            answer = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP)
-            status = upstream.status
+        status, reason, answer_headers, payload = await relay(
+            self._session, self.upstream, request, body, headers
+        )
         if cut and status == 206:
-            return await self._cut(request, answer, payload)
-        if request.method != "HEAD":  # a HEAD's Content-Length is the object's size: keep it
-            answer.popall("Content-Length", None)
-        return web.Response(status=status, headers=answer, body=payload)
+            return await self._cut(request, answer_headers, payload)
+        return answer(request, status, reason, answer_headers, payload)
 
     async def _cut(
         self, request: web.BaseRequest, headers: CIMultiDict[str], payload: bytes
@@ -123,9 +112,6 @@ class PartialStore:
 
 
 def _not_implemented(request: web.BaseRequest) -> web.Response:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
-        "<Message>A header you provided implies functionality that is not implemented</Message>"
-        f"<Resource>{request.path}</Resource></Error>"
-    )
-    return web.Response(status=501, body=body.encode(), content_type="application/xml")
+    message = "A header you provided implies functionality that is not implemented"
+    body = error_body("NotImplemented", message, request.path)
+    return web.Response(status=501, body=body, content_type="application/xml")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -12,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import cli_env, run_cli, write_config
 from fixtures_tmdb import TOKEN, standin_config
-from harvest_helpers import read_local_lake
+from harvest_helpers import read_local_lake, stop_after_commits
 
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.runner import harvest
@@ -145,20 +143,6 @@ async def test_unknown_genre_is_exit_2_listing_the_valid_ones(small: RunningStan
     assert "Traceback" not in done.output
 
 
-class StopOnCommit(logging.Handler):
-    """Sets `stop` when the pipeline logs its n-th committed chunk: stopping on an event, not a timer."""
-
-    def __init__(self, stop: asyncio.Event, after: int) -> None:
-        super().__init__(logging.DEBUG)
-        self.stop, self.left = stop, after
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("committed"):
-            self.left -= 1
-            if self.left == 0:
-                self.stop.set()
-
-
 async def test_stopped_discover_harvest_resumes_from_the_spool(small: RunningStandin, tmp_path: Path) -> None:
     """A resumed run reads the spooled listing, not the live one: no page is requested twice."""
     src = SourceSettings(type="discover", date_from="2000-01-01")
@@ -167,16 +151,8 @@ async def test_stopped_discover_harvest_resumes_from_the_spool(small: RunningSta
     expected = discover_ids("movie", small.config, date_gte="2000-01-01")
     assert len(expected) > 200
 
-    stop = asyncio.Event()
-    logger = logging.getLogger("harvester.lake.committer")
-    handler, level = StopOnCommit(stop, after=3), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
+    with stop_after_commits(3) as stop:
         first = await harvest(s, CREDS, stop=stop, progress=False)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     assert first.status == "incomplete"
     partial = counted(tmp_path / "lake")
     assert 0 < len(partial) < len(expected)

@@ -6,9 +6,7 @@ and orjson), not from the harvester's code.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import logging
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +18,7 @@ import aiohttp
 import orjson
 import pytest
 from fixtures_tmdb import TOKEN, standin_config
-from harvest_helpers import read_local_lake
+from harvest_helpers import read_local_lake, stop_after_commits
 from yarl import URL
 
 from harvester.check import check
@@ -187,31 +185,9 @@ def test_the_latest_date_turns_at_0800_utc() -> None:
     assert candidate_dates("2026-01-31", datetime(2026, 3, 5, tzinfo=UTC)) == [date(2026, 1, 31)]
 
 
-class StopOnCommit(logging.Handler):
-    """Sets `stop` when the committer logs its n-th commit: stopping on an event, not a timer."""
-
-    def __init__(self, stop: asyncio.Event, after: int) -> None:
-        super().__init__(logging.DEBUG)
-        self.stop, self.left = stop, after
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("committed"):
-            self.left -= 1
-            if self.left == 0:
-                self.stop.set()
-
-
 async def stopped_after(s: Settings, commits: int) -> None:
-    stop = asyncio.Event()
-    logger = logging.getLogger("harvester.lake.committer")
-    handler, level = StopOnCommit(stop, commits), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
+    with stop_after_commits(commits) as stop:
         result = await harvest(s, CREDS, stop=stop, progress=False)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     assert result.status == "incomplete"
 
 
