@@ -12,6 +12,7 @@ smaller still, and membership and set differences cost no per-id objects, whatev
 from __future__ import annotations
 
 import asyncio
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -21,6 +22,7 @@ from .sink import Sink
 from .state import RunRef
 
 MAGIC = b"HSEL1"
+_NONZERO = re.compile(rb"[^\x00]")
 READ_CONCURRENCY = 8
 
 
@@ -48,26 +50,17 @@ class Selection:
         return i < len(self._bits) and bool(self._bits[i] & (1 << (n & 7)))
 
     def __iter__(self) -> Iterator[int]:
-        for i, byte in enumerate(self._bits):
-            if byte:
-                base = i << 3
-                for bit in range(8):
-                    if byte & (1 << bit):
-                        yield base + bit
+        return _ids_in(bytes(self._bits))
 
     def __len__(self) -> int:
-        return sum(b.bit_count() for b in self._bits)
+        return int.from_bytes(self._bits, "little").bit_count()
 
     def minus(self, other: Selection) -> Iterator[int]:
         """The ids here and not in `other`, ascending."""
-        theirs = other._bits
-        for i, byte in enumerate(self._bits):
-            left = byte & ~(theirs[i] if i < len(theirs) else 0)
-            if left:
-                base = i << 3
-                for bit in range(8):
-                    if left & (1 << bit):
-                        yield base + bit
+        size = len(self._bits)
+        mine = int.from_bytes(self._bits, "little")
+        theirs = int.from_bytes(other._bits[:size], "little")
+        return _ids_in((mine & ~theirs).to_bytes(size, "little"))
 
     def to_bytes(self) -> bytes:
         return MAGIC + zlib.compress(bytes(self._bits).rstrip(b"\0"), 6)
@@ -80,6 +73,17 @@ class Selection:
             return cls(zlib.decompress(raw[len(MAGIC) :]))
         except zlib.error:
             raise StateError(f"{where} is corrupt; run with --fresh") from None
+
+
+def _ids_in(bits: bytes) -> Iterator[int]:
+    """The set bits' numbers, ascending. TMDB's ids are sparse in places: whole-integer operations and
+    a C-level scan for non-zero bytes keep a 2 MB bitmap to milliseconds instead of a Python loop per byte."""
+    for match in _NONZERO.finditer(bits):
+        i = match.start()
+        byte, base = bits[i], i << 3
+        for bit in range(8):
+            if byte & (1 << bit):
+                yield base + bit
 
 
 def ids_record(harvested: Iterable[int], removed: Iterable[int]) -> bytes:
