@@ -1,6 +1,7 @@
 """The harvester held to TMDB's rate on a small Lambda: the real CLI in a cgroup the size of one.
 
-    python bench/cage.py [--seconds 60] [--sizes 128,256,512,0] [--profile DIR]
+    python bench/cage.py [--seconds 60] [--sizes 128,256,512,0] [--timeline 5] [--profile DIR]
+                         [--py-spy DIR]
 
 Lambda gives CPU in proportion to memory (1,769 MB is one vCPU), so a 128 MB function gets about 7.2%
 of a core. Each size runs `python -m harvester run` in a cgroup v1 pair made for it: cpu.cfs_quota_us =
@@ -24,6 +25,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,12 +63,14 @@ class Cage:
         self.mb = mb
         self.cpu = CGROUP_ROOT / "cpu" / name
         self.memory = CGROUP_ROOT / "memory" / name
+
+    def create(self) -> None:
         for d in (self.cpu, self.memory):
             d.mkdir()
-        if mb:
+        if self.mb:
             _write(self.cpu / "cpu.cfs_period_us", PERIOD_US)
             _write(self.cpu / "cpu.cfs_quota_us", self.quota_us)
-            _write(self.memory / "memory.limit_in_bytes", mb * MIB)
+            _write(self.memory / "memory.limit_in_bytes", self.mb * MIB)
 
     @property
     def quota_us(self) -> int:
@@ -86,8 +90,11 @@ class Cage:
 
     def remove(self) -> None:
         for d in (self.cpu, self.memory):
-            if d.exists():
-                d.rmdir()  # the child has exited, so the cgroup is empty
+            try:
+                if d.exists():
+                    d.rmdir()  # empty once the child has exited
+            except OSError as exc:  # still in use (interrupted): say so rather than hide the first error
+                print(f"bench/cage.py: could not remove {d}: {exc}", file=sys.stderr)
 
 
 def _write(path: Path, value: int) -> None:
@@ -98,6 +105,7 @@ def _write(path: Path, value: int) -> None:
 def cage(name: str, mb: int) -> Iterator[Cage]:
     c = Cage(name, mb)
     try:
+        c.create()
         yield c
     finally:
         c.remove()
@@ -117,18 +125,34 @@ class CagedRun:
 
     def row(self, limit: float) -> str:
         c = self.cage
-        size = f"{self.mb} MB" if self.mb else "uncaged"
-        return (
-            f"{size:>8} | {self.rate / limit:5.3f} ({self.rate:5.2f}/s) | {self.throttled:4d} | "
-            f"{self.max_window:3d} | {self.startup_s:6.1f} s | {self.child.wall_s:6.1f} s | "
-            f"{self.child.cpu_s:5.2f} s | {c.peak_memory_mib:6.1f} MiB | {self.child.peak_rss_mb:5.1f} MB | "
-            f"{c.throttled}/{c.periods} ({c.throttled_s:.1f} s) | {self.child.code}"
+        cells = (
+            f"{self.mb} MB" if self.mb else "uncaged",
+            f"{self.rate / limit:.3f} ({self.rate:.2f}/s)",
+            f"{self.throttled}",
+            f"{self.max_window}",
+            f"{self.startup_s:.1f} s",
+            f"{self.child.wall_s:.1f} s",
+            f"{self.child.cpu_s:.2f} s",
+            f"{c.peak_memory_mib:.1f} MiB",
+            f"{self.child.peak_rss_mb:.1f} MB",
+            f"{c.throttled}/{c.periods} ({c.throttled_s:.1f} s)",
+            f"{self.child.code}",
         )
+        return " | ".join(cell.rjust(len(h)) for cell, h in zip(cells, HEADER, strict=True))
 
 
 HEADER = (
-    "    size | rate / limit        |  429 | max |  start-up |   wall   |  CPU    |  peak memory | "
-    "peak RSS | throttled periods (time) | exit"
+    "   size",
+    "rate / limit     ",
+    "429s",
+    "max window",
+    "start-up",
+    "  wall  ",
+    "  CPU  ",
+    "peak memory",
+    "peak RSS",
+    "throttled periods (time)",
+    "exit",
 )
 
 
@@ -141,6 +165,7 @@ def run_caged(
     mb: int,
     args: argparse.Namespace,
     profile_to: Path | None = None,
+    spy_to: Path | None = None,
 ) -> CagedRun:
     label = f"{mb}mb" if mb else "uncaged"
     bucket = lake.new_bucket(f"cage-{label}")
@@ -151,14 +176,27 @@ def run_caged(
     cmd = [sys.executable]
     if profile_to is not None:
         cmd += ["-m", "cProfile", "-o", str(profile_to)]
-    cmd += ["-m", "harvester", "run", str(cfg), "--no-progress"]
+    cmd += ["-m", "harvester", *(["-v"] if args.verbose else []), "run", str(cfg), "--no-progress"]
     env = {**os.environ, "TMDB_ACCESS_TOKEN": DEFAULT_TOKEN}
     tmdb.reset()
-    progress(f"{label}: harvesting {csv.ids} movies{' under cProfile' if profile_to else ''}")
+    how = " under cProfile" if profile_to else " under py-spy" if spy_to else ""
+    progress(f"{label}: harvesting {csv.ids} movies{how}")
     with cage(f"harvester-bench-{os.getpid()}-{label}", mb) as c:
+        caged = c.wrap(cmd)
+        if spy_to is not None:  # py-spy samples from outside the cage (it is the shell's parent)
+            caged = [args.py_spy_bin, "record", "-r", "200", "-s", "-f", "speedscope", "-o", str(spy_to),
+                     "--", *caged]  # fmt: skip
+        timeline = Timeline(tmdb, min(0.5, args.timeline / 2)) if args.timeline else None
         spawned = time.monotonic()  # CLOCK_MONOTONIC, the stand-in's clock too
-        child = launcher.run(c.wrap(cmd), tmp / f"cage-{label}", env)
+        try:
+            child = launcher.run(caged, tmp / f"cage-{label}", env)
+        finally:
+            if timeline is not None:
+                timeline.stop()
         readings = c.readings()
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
+        (args.logs / f"cage-{label}{'-profiled' if profile_to else ''}.err").write_text(child.stderr)
     if child.code != 0:
         progress(f"{label}: harvester exited {child.code}: {child.stderr[-1500:]}")
     summary = lake.summary(bucket)
@@ -177,7 +215,42 @@ def run_caged(
         harvested=int(summary.get("harvested", 0)),
     )
     progress(f"{label}: {run.row(tmdb.rate_limit)}")
+    if timeline is not None and s["first_arrival"]:
+        steps = timeline.render(s["first_arrival"], s["last_arrival"], tmdb.rate_limit, args.timeline)
+        progress(f"{label}: rate / limit every {args.timeline:g} s from the first request: {steps}")
     return run
+
+
+class Timeline:
+    """The stand-in's request count, sampled every `every` seconds while a run goes (a diagnostic)."""
+
+    def __init__(self, tmdb: Standin, every: float = 0.5) -> None:
+        self.samples: list[tuple[float, int, int]] = []  # (monotonic time, requests, 429s)
+        self._tmdb, self._every = tmdb, every
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.wait(self._every):
+            s = self._tmdb.stats()
+            self.samples.append((time.monotonic(), s["requests"], s["rate_limited"]))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def render(self, first: float, last: float, limit: float, bucket: float) -> str:
+        """Requests per second in `bucket`-second steps from the first request to the last; '!' marks
+        429s."""
+        out, edge, last_n, last_t, last_429 = [], first + bucket, 1, first, 0
+        for t, n, r in self.samples:
+            if t < edge or t > last + self._every:
+                continue
+            rate = (n - last_n) / (t - last_t)
+            out.append(f"{last_t - first:4.0f}s {rate / limit:4.2f}{'!' * (r - last_429)}")
+            edge, last_n, last_t, last_429 = t + bucket, n, t, r
+        return "  ".join(out)
 
 
 def print_profile(path: Path, label: str, n: int) -> None:
@@ -197,6 +270,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--profile", type=Path, help="also run each size under cProfile, .prof files here")
     ap.add_argument("--profile-top", type=int, default=25)
+    ap.add_argument(
+        "--py-spy",
+        type=Path,
+        help="also run each size under py-spy (pip install py-spy), speedscope files here",
+    )
+    ap.add_argument("--py-spy-bin", default="py-spy", help="the py-spy executable")
+    ap.add_argument("--logs", type=Path, help="keep each run's stderr (the harvester's log) here")
+    ap.add_argument(
+        "--timeline",
+        type=float,
+        default=0,
+        metavar="S",
+        help="print each run's rate every S s (polls the stand-in)",
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="run the harvester with -v (debug logs)")
     args = ap.parse_args(argv)
     args.sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     return args
@@ -225,6 +313,11 @@ def main(argv: list[str]) -> int:
                     for mb in args.sizes:
                         prof = args.profile / f"cage-{mb or 'uncaged'}.prof"
                         run_caged(tmp, lake, launcher, tmdb, csv, mb, args, profile_to=prof)
+                if args.py_spy is not None:
+                    args.py_spy.mkdir(parents=True, exist_ok=True)
+                    for mb in args.sizes:
+                        spy = args.py_spy / f"cage-{mb or 'uncaged'}.speedscope.json"
+                        run_caged(tmp, lake, launcher, tmdb, csv, mb, args, spy_to=spy)
         finally:
             lake.close()
             launcher.close()
@@ -233,7 +326,7 @@ def main(argv: list[str]) -> int:
         f"\nstand-in: {args.limit:g} req/s in any 1 s window, latency {lo:g}-{hi:g} ms; harvester: "
         f"rate_limit {args.rate_limit:g}, concurrency {args.concurrency}, {movies} movies, S3 sink on moto"
     )
-    print(HEADER)
+    print(" | ".join(HEADER))
     for r in runs:
         print(r.row(args.limit))
     print(
@@ -244,7 +337,9 @@ def main(argv: list[str]) -> int:
     )
     if args.profile is not None:
         for mb in args.sizes:
-            print_profile(args.profile / f"cage-{mb or 'uncaged'}.prof", f"{mb or 'uncaged'}", args.profile_top)
+            print_profile(
+                args.profile / f"cage-{mb or 'uncaged'}.prof", f"{mb or 'uncaged'}", args.profile_top
+            )
     return 0
 
 

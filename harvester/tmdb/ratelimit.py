@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 WINDOW_S = 1.0
 DEFAULT_MARGIN_S = 0.02
@@ -169,7 +172,8 @@ class RateLimiter:
         self._configured = rate
         self._finder = CapFinder.for_rate(rate)
         self._span = WINDOW_S + margin
-        self._clock = clock or asyncio.get_running_loop().time
+        self._loop = asyncio.get_running_loop()
+        self._clock = clock or self._loop.time
         self._sleep = sleep
         self._history: deque[float] = deque(maxlen=self._finder.configured)
         self._due = -math.inf
@@ -220,11 +224,20 @@ class RateLimiter:
                 at = max(at, self._history[-1])  # kept sorted: catching up may plan behind the last one
             self._history.append(at)
             self._due = max(placed, now - MAX_LAG_S) + self._spacing()
+            # The caller sends the request in this same step of its task, after this returns; a
+            # callback queued now runs just after that step. A CPU-throttled process can stall in
+            # between, and then the window must count the request from when it really left.
+            self._loop.call_soon(self._sent, at)
             # The level counts the server's window, not ours (the margin): the probe at 41 must be the
             # 41st request the server sees in its second, or its acceptance proves nothing.
             level = level_of(self._history, at, WINDOW_S)
             self.grants += 1
             return Grant(at, level, self._finder.granted(level))
+
+    def _sent(self, at: float) -> None:
+        now = self._clock()
+        if now - at >= CATCH_UP_S and self._history and self._history[-1] == at:
+            self._history[-1] = now
 
     async def _nap(self, seconds: float) -> None:
         if not self._finder.probes:
@@ -250,9 +263,17 @@ class RateLimiter:
         """The server answered 429. True when the cap explains it (the limit was being probed); False
         when it came at a level the server had accepted: then every worker should pause."""
         self.throttles += 1
+        cap = self._finder.cap
         explained = self._finder.throttled(grant, self._clock())
         if grant.probe:
             self._answered.set()
+        if self._finder.cap < cap:
+            log.info(
+                "429 at %d requests in a second: %d a second from now on (rate_limit %g)",
+                grant.level,
+                self._finder.cap,
+                self._configured,
+            )
         return explained
 
     def lost(self, grant: Grant) -> None:
