@@ -115,6 +115,7 @@ async def _harvest(
     limiter = RateLimiter(settings.tmdb.rate_limit)
     async with TmdbClient(settings.tmdb, credentials, limiter) as client:
         # Preflight: nothing is written until the credential, the sink and the lease are ours.
+        await sink.connect()
         await client.check_credential()
         fenced = fencing(await sink.preflight(), settings.sink, sink.url)
         media = media_of(settings.source)

@@ -151,7 +151,7 @@ def test_cfn_lint_catches_a_broken_template(no_network: None, tmp_path: Path) ->
     # Proves the check above lints for real (SAM properties included) rather than passing vacuously.
     broken = tmp_path / "template.yaml"
     broken.write_text(
-        TEMPLATE.read_text(encoding="utf-8").replace("MemorySize: 512", "MemorySize: 512\n      Bogus: 1"),
+        TEMPLATE.read_text(encoding="utf-8").replace("MemorySize: 256", "MemorySize: 256\n      Bogus: 1"),
         encoding="utf-8",
     )
     rules = {m.rule.id for m in _lint(broken)}
@@ -191,7 +191,7 @@ def test_function_settings() -> None:
     assert props["Runtime"] == "python3.12"
     assert props["Handler"] == "harvester.lambda_handler.handler"
     assert props["Timeout"] == 900
-    assert props["MemorySize"] == 512
+    assert props["MemorySize"] == 256
     assert props["ReservedConcurrentExecutions"]["Fn::If"][1] == 1
     assert props["Architectures"] == [{"Ref": "Architecture"}]
     assert list(template["Parameters"]["Architecture"]["AllowedValues"]) == ["x86_64", "arm64"]

@@ -193,9 +193,9 @@ class TmdbClient:
                 elif status == 429:
                     throttles += 1
                     self.counters.throttled += 1
+                    explained = self._limiter.throttled(grant)
                     if throttles > MAX_THROTTLED:
                         raise RequestFailed(f"throttled {throttles} times", transient=True)
-                    explained = self._limiter.throttled(grant)
                     delay = retry_after_seconds(resp.headers.get("Retry-After"))
                     if delay is None and not explained:
                         delay = backoff_delay(min(throttles - 1, 6), self._rng)

@@ -35,6 +35,12 @@ class Sink(Protocol):
         """Where this sink writes, for messages (e.g. 's3://bucket/Raw/TMDB/JSON' or a path)."""
         ...
 
+    async def connect(self) -> None:
+        """Build what the sink talks through, writing nothing. Done before TMDB's first request: a
+        botocore client costs seconds of CPU on a small Lambda, which would otherwise fall inside the
+        paced stretch of requests."""
+        ...
+
     async def preflight(self) -> Capabilities:
         """Prove the location exists and is writable (write then delete a probe), and find what the
         store supports; raise SinkError when it is unusable."""

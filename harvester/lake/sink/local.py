@@ -44,6 +44,9 @@ class LocalSink:
     def url(self) -> str:
         return self._root
 
+    async def connect(self) -> None:
+        return None
+
     async def preflight(self) -> Capabilities:
         with self._boundary(f"local output {self._root} is not writable"):
             await asyncio.to_thread(self._probe)

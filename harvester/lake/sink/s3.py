@@ -69,6 +69,10 @@ class S3Sink:
     # -----------------------------------------------------------------------------------------
     # The protocol
 
+    async def connect(self) -> None:
+        with self._boundary("reach", ""):
+            await self._get_client()
+
     async def preflight(self) -> Capabilities:
         """At most 7 requests: HEAD the bucket; 3 PUTs and 2 DELETEs of an empty probe key (create,
         create again, replace and delete with a wrong ETag: the last three must be refused); one
