@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from pathlib import Path
 from common import toml
 from launch import Child, Launcher
 from report import Report, progress
+from standin_proc import standin_process
 
 from tmdb_standin import DEFAULT_TOKEN
 
@@ -36,25 +35,8 @@ DAY = "2026-03-02"  # the stand-in's day 0, pinned: the files do not depend on t
 def standin(export_movies: int) -> Iterator[str]:
     """A stand-in process serving an export of `export_movies` movies; yields its base URL."""
     args = ["--port", "0", "--rate-limit", "0", "--base-date", DAY, "--hour", "12"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tmdb_standin", "standin", *args, "--export-movies", str(export_movies)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http://"):
-            raise RuntimeError("the stand-in did not print its base URL")
+    with standin_process([*args, "--export-movies", str(export_movies)]) as base_url:
         yield base_url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def enumerate_export(launcher: Launcher, tmp: Path, movies: int) -> tuple[Child, int]:

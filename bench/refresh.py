@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 import orjson
 from common import fake_aws, toml
 from report import Report, progress
+from standin_proc import standin_process
 
 from harvester.source.export_stream import DownloadCounts, blocks
 from tmdb_standin import DEFAULT_TOKEN, StandinConfig
@@ -136,22 +136,9 @@ def free_port() -> int:
 @contextmanager
 def standin(port: int, args: list[str]) -> Iterator[str]:
     """A stand-in process on `port`; yields its base URL."""
-    cmd = [sys.executable, "-m", "tmdb_standin", "standin", "--port", str(port), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http://"):
-            raise RuntimeError(f"the stand-in did not start: {shlex.join(cmd)}")
+    with standin_process(["--port", str(port), *args]) as base_url:
         progress(f"stand-in up: {' '.join(args)}")
         yield base_url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def stats(base_url: str) -> dict[str, Any]:

@@ -20,17 +20,7 @@ class Standin:
         self.rate_limit, self.latency_ms = rate_limit, latency_ms
         lo, hi = latency_ms
         args = ["--port", "0", "--rate-limit", f"{rate_limit:g}", "--latency-ms", f"{lo:g}", f"{hi:g}"]
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "harvester", "standin", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self._proc.stdout is not None
-        self.base_url = self._proc.stdout.readline().strip()
-        if not self.base_url.startswith("http://"):
-            self.close()
-            raise RuntimeError("the stand-in did not print its base URL")
+        self._proc, self.base_url = start(args)
         self._control = self.base_url.removesuffix("/3") + "/__standin__"
 
     def stats(self) -> dict[str, Any]:
@@ -45,13 +35,39 @@ class Standin:
         return f"{limit}, latency {lo:g}-{hi:g} ms" if hi else f"{limit}, no latency"
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop(self._proc)
+
+
+def start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """`python -m tmdb_standin standin ARGS` in a process of its own, and the base URL it prints."""
+    cmd = [sys.executable, "-m", "tmdb_standin", "standin", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    base_url = proc.stdout.readline().strip()
+    if not base_url.startswith("http://"):
+        stop(proc)
+        raise RuntimeError(f"the stand-in did not start: {' '.join(cmd)}")
+    return proc, base_url
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def standin_process(args: list[str]) -> Iterator[str]:
+    """A stand-in started with `args` (any of its options); yields its base URL."""
+    proc, base_url = start(args)
+    try:
+        yield base_url
+    finally:
+        stop(proc)
 
 
 @contextmanager
