@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 from fixtures_s3 import s3_objects
 
+from harvester.lake.sink.local import LOCK_SUFFIX
 from tmdb_standin import kind_of
 
 PREFIX = "Raw/TMDB/JSON"
@@ -85,7 +86,9 @@ async def read_s3_lake(endpoint: str, bucket: str, prefix: str = PREFIX) -> Lake
 
 
 def read_local_lake(root: Path) -> Lake:
-    objects = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    # The lease's lock file is the local sink's own, never a key (LocalSink.list leaves it out too).
+    files = (p for p in root.rglob("*") if p.is_file() and not p.name.endswith(LOCK_SUFFIX))
+    objects = {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
     return parse_lake(objects, "")
 
 

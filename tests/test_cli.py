@@ -11,6 +11,7 @@ from cli_helpers import cli_env, run_cli, start_cli, wait_for_line, write_config
 from fixtures_tmdb import API_KEY, TOKEN
 from harvest_helpers import PREFIX, distinct_ids, expected_movies, read_local_lake, read_s3_lake
 
+from harvester.lake.sink.local import LOCK_NAME
 from tmdb_standin import RunningStandin, write_movies_csv
 
 
@@ -96,7 +97,10 @@ async def test_bad_or_missing_credential_exit_3(standin: RunningStandin, tmp_pat
     none = await run_cli("run", str(cfg), env=cli_env())
     assert none.code == 3
     assert_one_line_error(none.stderr, "TMDB_ACCESS_TOKEN")
-    assert not (tmp_path / "lake").exists()  # nothing written
+    # Nothing that lasts: the sink's probe is deleted and the lease released; only the local sink's
+    # lock file (never a key) stays behind.
+    left = [p for p in (tmp_path / "lake").rglob("*") if p.is_file()]
+    assert [p.name for p in left] == [LOCK_NAME]
 
 
 async def test_unusable_sink_exit_4(

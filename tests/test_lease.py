@@ -6,6 +6,7 @@ Time is injected (wall and monotonic clocks), so nothing here waits for a lease 
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pytest
 
@@ -69,6 +70,48 @@ async def test_renewal_keeps_the_lease_and_release_frees_it(sink: Sink) -> None:
         await lease(sink, clock, lease_s=30).acquire()
     await first.release()
     await lease(sink, clock, lease_s=30).acquire()  # at once, no waiting for expiry
+
+
+class LateAnswers:
+    """A sink whose next put lands at once but answers only when `answer` is set: a renewal cut off
+    in flight after its write has happened."""
+
+    def __init__(self, inner: Sink) -> None:
+        self._inner = inner
+        self.landed, self.answer = asyncio.Event(), asyncio.Event()
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def put(self, key: str, data: bytes, content_type: str = "", **conditions: Any) -> str:
+        etag = await self._inner.put(key, data, content_type, **conditions)
+        if self.armed:
+            self.armed = False
+            self.landed.set()
+            await self.answer.wait()
+        return etag
+
+
+async def test_a_keeper_stopped_mid_renewal_still_releases_the_lease(sink: Sink) -> None:
+    clock, late = Clock(), LateAnswers(sink)
+
+    async def no_wait(_: float) -> None:
+        await asyncio.sleep(0)
+
+    holder = Lease(cast(Sink, late), KEY, 30, wall=clock, mono=clock, sleep=no_wait)
+    await holder.acquire()
+    clock.now += 10  # the renewal writes a new expiry, so a new ETag
+    late.armed = True
+    keeper = asyncio.create_task(holder.keep())
+    await late.landed.wait()  # the renewal's write is in the store; its answer is not back yet
+    keeper.cancel()
+    late.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await keeper
+    await holder.release()
+    assert await sink.get(KEY) is None  # released: the next run starts at once
+    await lease(sink, clock).acquire()
 
 
 async def test_a_holder_that_missed_its_renewals_stops_by_its_own_clock(sink: Sink) -> None:

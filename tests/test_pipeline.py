@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_s3 import open_uploads
+from fixtures_s3 import open_uploads, s3_objects
 from fixtures_tmdb import TOKEN
 from harvest_helpers import (
     PREFIX,
@@ -252,11 +252,11 @@ async def test_gzip_and_jsonl_output(standin: RunningStandin, tmp_path: Path, fm
 async def test_preflight_failures_write_nothing(
     standin: RunningStandin, s3_bucket: tuple[str, str], movies_csv: Path, tmp_path: Path
 ) -> None:
-    endpoint, _ = s3_bucket
+    endpoint, bucket = s3_bucket
     bad = Credentials(access_token=Secret("not-the-token"))
     with pytest.raises(CredentialError):
-        await harvest(settings_for(standin, movies_csv, str(tmp_path / "a")), bad, progress=False)
-    assert not (tmp_path / "a").exists()
+        await harvest(settings_for(standin, movies_csv, f"s3://{bucket}/a", endpoint), bad, progress=False)
+    assert await s3_objects(endpoint, bucket, "") == {}  # the probe deleted, the lease released
     with pytest.raises(SinkError, match="does not exist"):
         await harvest(
             settings_for(standin, movies_csv, "s3://no-such-bucket/x", endpoint), CREDS, progress=False

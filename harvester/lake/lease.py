@@ -161,15 +161,29 @@ class Lease:
             ) from None
 
     async def keep(self) -> None:
-        """Renew every third of the lease until cancelled; raise LeaseLost once it cannot be kept."""
+        """Renew every third of the lease until cancelled; raise LeaseLost once it cannot be kept.
+
+        A cancel that comes during a renewal waits for its write to end: a write cut off in flight may
+        land all the same, and release() would then hold an ETag the store no longer has and leave a
+        live lease behind, which the next run would have to wait out."""
         while True:
             await self._sleep(self.lease_s / 3)
+            renewal = asyncio.ensure_future(self._renew_or_retry())
             try:
-                await self.renew()
-            except SinkError as exc:
-                # The store is slow or away: keep trying while the lease lasts; check() ends it.
-                log.warning("could not renew the lease (%s); trying again", exc)
-                self.check()
+                await asyncio.shield(renewal)
+            except asyncio.CancelledError:
+                await asyncio.wait([renewal])
+                if not renewal.cancelled():
+                    renewal.exception()  # retrieved: we are stopping either way
+                raise
+
+    async def _renew_or_retry(self) -> None:
+        try:
+            await self.renew()
+        except SinkError as exc:
+            # The store is slow or away: keep trying while the lease lasts; check() ends it.
+            log.warning("could not renew the lease (%s); trying again", exc)
+            self.check()
 
     async def release(self) -> None:
         """Give the lease up so the next run need not wait; harmless when it is no longer ours."""
