@@ -1,7 +1,7 @@
 """The harvester held to TMDB's rate on a small Lambda: the real CLI in a cgroup the size of one.
 
     python bench/cage.py [--seconds 60] [--sizes 128,256,512,0] [--timeline 5] [--profile DIR]
-                         [--py-spy DIR]
+                         [--py-spy DIR] [--memory-mib 96]
 
 Lambda gives CPU in proportion to memory (1,769 MB is one vCPU), so a 128 MB function gets about 7.2%
 of a core. Each size runs `python -m harvester run` in a cgroup v1 pair made for it: cpu.cfs_quota_us =
@@ -57,10 +57,12 @@ class CageReadings:
 
 
 class Cage:
-    """A cgroup v1 pair (cpu, memory) sized like a Lambda of `mb` MB; 0: no limits, readings only."""
+    """A cgroup v1 pair (cpu, memory) sized like a Lambda of `mb` MB; 0: no limits, readings only.
+    `memory_mib` squeezes the memory below the size (to find the headroom); the CPU stays the size's."""
 
-    def __init__(self, name: str, mb: int) -> None:
+    def __init__(self, name: str, mb: int, memory_mib: int | None = None) -> None:
         self.mb = mb
+        self.memory_mib = memory_mib or mb
         self.cpu = CGROUP_ROOT / "cpu" / name
         self.memory = CGROUP_ROOT / "memory" / name
 
@@ -70,7 +72,7 @@ class Cage:
         if self.mb:
             _write(self.cpu / "cpu.cfs_period_us", PERIOD_US)
             _write(self.cpu / "cpu.cfs_quota_us", self.quota_us)
-            _write(self.memory / "memory.limit_in_bytes", self.mb * MIB)
+            _write(self.memory / "memory.limit_in_bytes", self.memory_mib * MIB)
 
     @property
     def quota_us(self) -> int:
@@ -102,8 +104,8 @@ def _write(path: Path, value: int) -> None:
 
 
 @contextmanager
-def cage(name: str, mb: int) -> Iterator[Cage]:
-    c = Cage(name, mb)
+def cage(name: str, mb: int, memory_mib: int | None = None) -> Iterator[Cage]:
+    c = Cage(name, mb, memory_mib)
     try:
         c.create()
         yield c
@@ -181,7 +183,7 @@ def run_caged(
     tmdb.reset()
     how = " under cProfile" if profile_to else " under py-spy" if spy_to else ""
     progress(f"{label}: harvesting {csv.ids} movies{how}")
-    with cage(f"harvester-bench-{os.getpid()}-{label}", mb) as c:
+    with cage(f"harvester-bench-{os.getpid()}-{label}", mb, args.memory_mib) as c:
         caged = c.wrap(cmd)
         if spy_to is not None:  # py-spy samples from outside the cage (it is the shell's parent)
             caged = [args.py_spy_bin, "record", "-r", "200", "-s", "-f", "speedscope", "-o", str(spy_to),
@@ -268,6 +270,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--latency-ms", type=float, nargs=2, default=(100, 200), metavar=("MIN", "MAX"))
     ap.add_argument("--rate-limit", type=float, default=40, help="the harvester's tmdb.rate_limit")
     ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument(
+        "--memory-mib",
+        type=int,
+        help="memory limit for every caged size instead of its own (headroom: exit -9 is the OOM killer)",
+    )
     ap.add_argument("--profile", type=Path, help="also run each size under cProfile, .prof files here")
     ap.add_argument("--profile-top", type=int, default=25)
     ap.add_argument(
@@ -326,6 +333,8 @@ def main(argv: list[str]) -> int:
         f"\nstand-in: {args.limit:g} req/s in any 1 s window, latency {lo:g}-{hi:g} ms; harvester: "
         f"rate_limit {args.rate_limit:g}, concurrency {args.concurrency}, {movies} movies, S3 sink on moto"
     )
+    if args.memory_mib:
+        print(f"memory limit {args.memory_mib} MiB for every caged size (CPU as the size's); exit -9: killed")
     print(" | ".join(HEADER))
     for r in runs:
         print(r.row(args.limit))

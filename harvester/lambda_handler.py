@@ -1,8 +1,9 @@
 """AWS Lambda entry point: `harvester.lambda_handler.handler`.
 
 Each invocation harvests until shortly before its deadline, commits, and returns
-`{"status": "complete" | "incomplete", ...counts}`; invoking it again continues from the saved state
-(a Step Functions loop does exactly that, see deploy/). The event names the config:
+`{"status": "complete" | "incomplete", "stopped": bool, ...counts}` (stopped: cut short by the deadline;
+incomplete and not stopped: titles are pending after their retries); invoking it again continues from
+the saved state (a Step Functions loop does exactly that, see deploy/). The event names the config:
 
     {"config": "s3://bucket/harvester/config.toml"}          a TOML file in S3
     {"settings": {"tmdb": {...}, "source": {...}, ...}}       or the settings inline
@@ -88,6 +89,9 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
     metrics.emit(s, harvest_name(settings))  # one EMF line on stdout: CloudWatch makes it metrics
     return {
         "status": result.status,
+        # Incomplete and not stopped: it went through its input and titles are pending after their
+        # retries; the state machine waits before the next try (deploy/statemachine.asl.json).
+        "stopped": result.stopped,
         "harvested": s.harvested,
         "misses": sum(s.misses.values()),
         "failed": s.failed,

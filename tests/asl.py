@@ -2,7 +2,8 @@
 
 Enough to run the state machine against a fake Lambda function in a test: Choice (IsPresent and a few
 comparisons), Pass and Task with Parameters (`.$` keys: paths, the `$$.Execution` context object and
-three intrinsic functions), ResultSelector, ResultPath, Retry and Catch; Succeed and Fail. Anything
+three intrinsic functions), ResultSelector, ResultPath, Retry and Catch; Wait (Seconds, not slept);
+Succeed and Fail. Anything
 outside that subset raises NotImplementedError, so a change in the definition that the interpreter
 does not understand fails a test instead of being skipped.
 """
@@ -122,8 +123,11 @@ def run_machine(
     invoke: Callable[[dict[str, Any]], Any],
     *,
     execution_id: str = EXECUTION_ID,
+    waits: list[int] | None = None,
 ) -> tuple[str, Any]:
-    """Run to the end. Returns ("Succeed", output) or ("Fail", (error, cause)) or ("Error", name)."""
+    """Run to the end. Returns ("Succeed", output) or ("Fail", (error, cause)) or ("Error", name).
+    Wait states add their Seconds to `waits`."""
+    waits = [] if waits is None else waits
     context = {"Execution": {"Id": execution_id, "Input": execution_input}}
     states, name, data = definition["States"], definition["StartAt"], execution_input
     for _ in range(10_000):
@@ -167,6 +171,9 @@ def run_machine(
                 data = _with_result(data, state.get("ResultPath"), result)
                 name = state["Next"]
                 break
+        elif kind == "Wait":
+            waits.append(state["Seconds"])  # recorded, not slept
+            name = state["Next"]
         elif kind == "Succeed":
             return "Succeed", data
         elif kind == "Fail":
@@ -193,6 +200,6 @@ class FakeFunction:
         outcome = self.outcomes.pop(0) if self.outcomes else self.then
         if isinstance(outcome, TaskError):
             raise outcome
-        if isinstance(outcome, str):
-            return {"status": outcome, "harvested": 1}
+        if isinstance(outcome, str):  # an incomplete one was cut short by its deadline
+            return {"status": outcome, "stopped": outcome == "incomplete", "harvested": 1}
         return outcome

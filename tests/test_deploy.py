@@ -151,7 +151,7 @@ def test_cfn_lint_catches_a_broken_template(no_network: None, tmp_path: Path) ->
     # Proves the check above lints for real (SAM properties included) rather than passing vacuously.
     broken = tmp_path / "template.yaml"
     broken.write_text(
-        TEMPLATE.read_text(encoding="utf-8").replace("MemorySize: 256", "MemorySize: 256\n      Bogus: 1"),
+        TEMPLATE.read_text(encoding="utf-8").replace("Timeout: 900", "Timeout: 900\n      Bogus: 1"),
         encoding="utf-8",
     )
     rules = {m.rule.id for m in _lint(broken)}
@@ -191,7 +191,9 @@ def test_function_settings() -> None:
     assert props["Runtime"] == "python3.12"
     assert props["Handler"] == "harvester.lambda_handler.handler"
     assert props["Timeout"] == 900
-    assert props["MemorySize"] == 256
+    # The smallest size that holds the rate limit (bench/cage.py), as Lambda's own default.
+    assert props["MemorySize"] == {"Ref": "MemorySize"}
+    assert template["Parameters"]["MemorySize"]["Default"] == 128
     assert props["ReservedConcurrentExecutions"]["Fn::If"][1] == 1
     assert props["Architectures"] == [{"Ref": "Architecture"}]
     assert list(template["Parameters"]["Architecture"]["AllowedValues"]) == ["x86_64", "arm64"]
@@ -444,6 +446,17 @@ def test_run_resumes_until_complete() -> None:
     assert outcome == "Succeed"
     assert output["last"]["status"] == "complete"
     assert fn.payloads == [{"config": CONFIG_URI}] * 3
+
+
+def test_a_run_cut_short_resumes_at_once_and_pending_titles_wait_for_tmdb() -> None:
+    pending = {"status": "incomplete", "stopped": False, "pending": 4, "harvested": 1}
+    fn = FakeFunction("incomplete", pending, pending, "complete")
+    waits: list[int] = []
+    assert run_machine(_definition(), {}, fn, waits=waits)[0] == "Succeed"
+    assert len(fn.payloads) == 4
+    # Only the two invocations that ended with titles pending are followed by a pause, long enough that
+    # max_title_attempts (3) runs span a TMDB dip of several minutes rather than a few seconds.
+    assert len(waits) == 2 and all(w >= 120 for w in waits)
 
 
 @pytest.mark.parametrize("execution_input", [{}, {"fresh": False}, {"other": 1}, {"fresh_id": "x"}])

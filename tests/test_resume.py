@@ -17,7 +17,7 @@ from harvest_helpers import PREFIX, distinct_ids, expected_movies, read_s3_lake
 
 from harvester import lambda_handler
 from harvester.lake.layout import seq_of
-from tmdb_standin import RunningStandin, write_movies_csv
+from tmdb_standin import RunningStandin, kind_of, write_movies_csv
 
 
 def s3_config(tmp_path: Path, standin: RunningStandin, endpoint: str, bucket: str, **sink: Any) -> Path:
@@ -101,6 +101,25 @@ class FakeContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def lambda_event(
+    standin: RunningStandin,
+    csv: Path,
+    s3_bucket: tuple[str, str],
+    margin_s: float,
+    tmdb: dict[str, Any] | None = None,
+    sink: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    endpoint, bucket = s3_bucket
+    return {
+        "settings": {
+            "tmdb": {"base_url": standin.base_url, **(tmdb or {})},
+            "source": {"path": str(csv)},
+            "sink": {"url": f"s3://{bucket}/{PREFIX}", "endpoint_url": endpoint, **(sink or {})},
+        },
+        "margin_s": margin_s,
+    }
+
+
 async def test_lambda_invocations_resume_until_complete(
     standin: RunningStandin, s3_bucket: tuple[str, str], tmp_path: Path, monkeypatch: Any
 ) -> None:
@@ -109,14 +128,9 @@ async def test_lambda_invocations_resume_until_complete(
     write_movies_csv(csv, 220, seed=41)
     standin.config.rate_limit = 80
     monkeypatch.setenv("TMDB_ACCESS_TOKEN", TOKEN)
-    event = {
-        "settings": {
-            "tmdb": {"base_url": standin.base_url, "rate_limit": 80, "concurrency": 10},
-            "source": {"path": str(csv)},
-            "sink": {"url": f"s3://{bucket}/{PREFIX}", "endpoint_url": endpoint, "chunk_size": 50},
-        },
-        "margin_s": 0.8,
-    }
+    event = lambda_event(
+        standin, csv, s3_bucket, 0.8, tmdb={"rate_limit": 80, "concurrency": 10}, sink={"chunk_size": 50}
+    )
     budget = 2.0
     results: list[dict[str, Any]] = []
     for _ in range(15):
@@ -127,13 +141,32 @@ async def test_lambda_invocations_resume_until_complete(
         assert time.monotonic() - t0 < budget, "returned after its deadline"
         results.append(result)
         if result["status"] == "complete":
+            assert result["stopped"] is False
             break
-        assert result["status"] == "incomplete", result
+        assert result["status"] == "incomplete" and result["stopped"] is True, result  # the deadline
     assert results[-1]["status"] == "complete"
     assert len(results) >= 2  # it really needed more than one invocation
     assert all(r["harvested"] + r["misses"] > 0 for r in results), results  # each made progress
     assert standin.stats.rate_limited == 0
     await assert_exactly_once(csv, endpoint, bucket, chunk_size=50, flushed_early=True)
+
+
+async def test_lambda_says_when_titles_are_pending_rather_than_cut_short(
+    standin: RunningStandin, s3_bucket: tuple[str, str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    endpoint, bucket = s3_bucket
+    csv = tmp_path / "movies.csv"
+    write_movies_csv(csv, 40, seed=44)
+    dipped = [i for i in distinct_ids(csv) if kind_of(i) == "movie"][3:5]
+    for imdb_id in dipped:
+        standin.config.faults[f"/3/movie/{imdb_id}"] = ["503", "503"]  # both tries of one invocation
+    monkeypatch.setenv("TMDB_ACCESS_TOKEN", TOKEN)
+    event = lambda_event(standin, csv, s3_bucket, 1, tmdb={"rate_limit": 200, "max_retries": 1})
+    first = await asyncio.to_thread(lambda_handler.handler, event, FakeContext(30))
+    assert (first["status"], first["stopped"], first["pending"]) == ("incomplete", False, 2), first
+    second = await asyncio.to_thread(lambda_handler.handler, event, FakeContext(30))
+    assert (second["status"], second["pending"]) == ("complete", 0), second
+    await assert_exactly_once(csv, endpoint, bucket, chunk_size=100, flushed_early=True)
 
 
 async def test_lambda_reports_config_problems_without_retrying(monkeypatch: Any) -> None:

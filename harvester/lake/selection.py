@@ -28,6 +28,7 @@ READ_AHEAD = 8  # per-commit records read at once when a run completes
 # Bytes per step of a whole-bitmap operation: whole-integer speed, with memory flat in the bitmap's size
 # (the stand-in's ids reach 10^8, a 12.5 MB bitmap, and a 128 MB Lambda cannot hold a few copies).
 BLOCK = 1 << 16
+_ZEROS = bytes(BLOCK)
 
 
 class Selection:
@@ -40,8 +41,8 @@ class Selection:
 
     def add(self, n: int) -> None:
         i = n >> 3
-        if i >= len(self._bits):
-            self._bits.extend(bytes(max(i + 1 - len(self._bits), len(self._bits) // 2)))
+        while i >= len(self._bits):
+            self._bits += _ZEROS  # a block at a time: no zeroed temporary as large as the growth
         self._bits[i] |= 1 << (n & 7)
 
     def discard(self, n: int) -> None:
