@@ -109,6 +109,20 @@ async def test_one_client_configuration_from_the_module_constants(
         assert "Buckets" in await client.list_buckets()  # a working client on the endpoint given
 
 
+async def test_clients_share_the_parsed_service_models_but_not_credentials(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first")
+    async with aws.s3_client(moto_server, "eu-west-1") as first:
+        assert first._request_signer._credentials.access_key == "first"
+        loader = first._loader
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "rotated")  # a warm start with new credentials
+    async with aws.s3_client(moto_server, "eu-west-1") as second:
+        assert second._request_signer._credentials.access_key == "rotated"
+        assert "Buckets" in await second.list_buckets()
+        assert second._loader is loader  # the models parsed for the first client serve the second
+
+
 # ---------------------------------------------------------------------------------------------
 # The Lambda's config read goes through the same client and the same reading of errors
 
