@@ -82,10 +82,23 @@ if [[ -e "$STAGE/tmdb_standin" ]]; then
     exit 1
 fi
 
-# Bytecode compiled here would be for this interpreter, not 3.12, and scripts are of no use in Lambda.
+# No bytecode of whatever interpreter touched the stage, and no scripts (of no use in Lambda).
 find "$STAGE" -type d -name __pycache__ -prune -exec rm -rf {} +
 find "$STAGE" -type f -name '*.py[co]' -delete
 rm -rf "${STAGE:?}/bin"
+
+# Bytecode for the runtime. /var/task is read-only, so without .pyc files every cold start compiles all
+# it imports: 0.76 s of CPU instead of 0.28 (measured with 3.11), some 7 s more on a 128 MB function.
+# unchecked-hash: the zip's fixed timestamps would fail a timestamp check, and nothing there changes.
+# Only an interpreter of the runtime's version writes bytecode the runtime loads.
+if "$PYTHON" -c "import sys; sys.exit(sys.version_info[:2] != (${PY_TARGET/./, }))"; then
+    "$PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$STAGE" >/dev/null \
+        || echo "warning: some files did not compile; they are compiled at import instead" >&2
+    echo "bytecode compiled for Python $PY_TARGET (unchecked-hash)"
+else
+    echo "warning: $PYTHON is not Python $PY_TARGET, so the zip has no bytecode and every cold start" \
+        "compiles what it imports (about 7 s on a 128 MB function); set PYTHON=python$PY_TARGET" >&2
+fi
 # Lambda runs the code as a non-root user: everything must be world-readable (dirs traversable).
 chmod -R a+rX "$STAGE"
 

@@ -582,6 +582,12 @@ def test_build_script_targets_the_lambda_runtime() -> None:
     for flag in ("--only-binary=:all:", "--implementation cp", '--python-version "$PY_TARGET"', "--target"):
         assert flag in text, flag
     assert "manylinux2014_${MACHINE}" in text
+    # Bytecode only from an interpreter of the runtime's version, valid without timestamps (the zip's
+    # are fixed), written after the stage's stray bytecode is removed.
+    compile_at = text.index("-m compileall")
+    assert "--invalidation-mode unchecked-hash" in text[compile_at:].splitlines()[0]
+    assert text.index("-name '*.py[co]' -delete") < compile_at
+    assert "sys.version_info[:2] != (${PY_TARGET/./, })" in text
 
 
 def test_build_script_rejects_an_unknown_architecture() -> None:
