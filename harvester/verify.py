@@ -14,7 +14,8 @@ import msgspec
 
 from .config import Settings, media_of
 from .errors import HarvesterError, StateError
-from .lake.audit import Finding, Kind, Report, audit
+from .lake.audit import audit
+from .lake.audit_checks import Finding, Kind, Report
 from .lake.sink import open_sink
 from .lake.state import StateStore, state_key
 

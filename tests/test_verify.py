@@ -25,8 +25,8 @@ from harvest_helpers import PREFIX
 from harvester import config as config_mod
 from harvester.config import Credentials, Settings
 from harvester.errors import Interrupted
-from harvester.lake.audit import (
-    CONCURRENCY,
+from harvester.lake.audit import CONCURRENCY, read_in_order
+from harvester.lake.audit_checks import (
     Findings,
     Report,
     RunTally,
@@ -34,7 +34,6 @@ from harvester.lake.audit import (
     count_mismatches,
     data_extension,
     in_table,
-    read_in_order,
     scan_data,
     scan_outcomes,
     table_jobs,
