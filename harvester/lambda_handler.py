@@ -15,8 +15,9 @@ the saved state (a Step Functions loop does exactly that, see deploy/). The even
 
 Everything (clients, limiter, event loop) is created per invocation: warm starts reuse this module
 but not an event loop, and module-level clients fail there with "Event loop is closed".
-A config, credential or state problem returns status "failed" (retrying cannot fix it); anything
-transient raises, so Lambda's and Step Functions' retries apply.
+A config, credential or state problem returns status "failed" (retrying cannot fix it); TMDB
+unavailable returns "incomplete", not stopped, like titles left pending (the state machine pauses before
+the next try); anything else transient raises, so Lambda's and Step Functions' retries apply.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import msgspec
 
 from . import config as config_mod
 from .config import Credentials, Settings, is_s3_url, parse_s3_url
-from .errors import ConfigError, CredentialError, InputUnavailable, StateError
+from .errors import ConfigError, CredentialError, InputUnavailable, StateError, TmdbUnavailable
 from .ops import metrics
 from .ops.logs import bind, harvest_name, log_summary, new_invocation_id, setup_logging
 from .runner import Mode, harvest
@@ -59,6 +60,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     restore_logging = setup_logging(False, credentials.secrets(), in_lambda=True, fields=_log_fields(context))
     try:
         return asyncio.run(_invoke(event, credentials, budget))
+    except TmdbUnavailable as exc:
+        # Progress is saved. Not an error for the task's retries, which give up within minutes: an
+        # incomplete run that the state machine tries again after its pause, as long as MaxIterations lets.
+        log.error("%s", exc)
+        return {"status": "incomplete", "stopped": False, "error": str(exc), "exit_code": exc.exit_code}
     except (ConfigError, CredentialError, StateError) as exc:
         log.error("%s", exc)
         if isinstance(exc, CredentialError):

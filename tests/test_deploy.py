@@ -450,11 +450,12 @@ def test_run_resumes_until_complete() -> None:
 
 def test_a_run_cut_short_resumes_at_once_and_pending_titles_wait_for_tmdb() -> None:
     pending = {"status": "incomplete", "stopped": False, "pending": 4, "harvested": 1}
-    fn = FakeFunction("incomplete", pending, pending, "complete")
+    tmdb_down = {"status": "incomplete", "stopped": False, "error": "TMDB is unavailable", "exit_code": 5}
+    fn = FakeFunction("incomplete", pending, tmdb_down, "incomplete", "complete")
     waits: list[int] = []
     assert run_machine(_definition(), {}, fn, waits=waits)[0] == "Succeed"
-    assert len(fn.payloads) == 4
-    # Only the two invocations that ended with titles pending are followed by a pause, long enough that
+    assert len(fn.payloads) == 5
+    # Only the invocations that were not cut short are followed by a pause, long enough that
     # max_title_attempts (3) runs span a TMDB dip of several minutes rather than a few seconds.
     assert len(waits) == 2 and all(w >= 120 for w in waits)
 

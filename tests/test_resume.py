@@ -169,6 +169,24 @@ async def test_lambda_says_when_titles_are_pending_rather_than_cut_short(
     await assert_exactly_once(csv, endpoint, bucket, chunk_size=100, flushed_early=True)
 
 
+async def test_lambda_with_tmdb_down_is_incomplete_for_the_state_machine_to_wait_out(
+    standin: RunningStandin, s3_bucket: tuple[str, str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    csv = tmp_path / "movies.csv"
+    write_movies_csv(csv, 20, seed=45)
+    standin.config.error_rate = 1.0
+    monkeypatch.setenv("TMDB_ACCESS_TOKEN", TOKEN)
+    event = lambda_event(standin, csv, s3_bucket, 1, tmdb={"max_retries": 0})
+    down = await asyncio.to_thread(lambda_handler.handler, event, FakeContext(30))
+    assert (down["status"], down["stopped"], down["exit_code"]) == ("incomplete", False, 5), down
+    assert "TMDB is unavailable" in down["error"]
+    standin.config.error_rate = 0.0  # TMDB is back: the next invocation harvests it all
+    back = await asyncio.to_thread(lambda_handler.handler, event, FakeContext(30))
+    assert back["status"] == "complete", back
+    endpoint, bucket = s3_bucket
+    await assert_exactly_once(csv, endpoint, bucket, chunk_size=100)
+
+
 async def test_lambda_reports_config_problems_without_retrying(monkeypatch: Any) -> None:
     monkeypatch.setenv("TMDB_ACCESS_TOKEN", TOKEN)
     bad = {"settings": {"tmdb": {"rate_limit": 0}}}
