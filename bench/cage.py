@@ -24,7 +24,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,12 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import PREFIX, fake_aws, toml
+from common import PREFIX, toml
 from cpu import IDLE, profile_entries, short_path
+from harness import bench_env
 from lake import Lake
 from launch import Child, Launcher
 from report import progress
-from standin_proc import Standin, standin
+from standin_proc import Standin, arrival_rate, standin
 
 from tmdb_standin import DEFAULT_TOKEN, Written, write_movies_csv
 
@@ -204,13 +204,12 @@ def run_caged(
     summary = lake.summary(bucket)
     lake.empty(bucket)
     s = tmdb.stats()
-    seconds = s["last_arrival"] - s["first_arrival"]
     run = CagedRun(
         mb=mb,
         child=child,
         cage=readings,
         requests=s["requests"],
-        rate=(s["requests"] - 1) / seconds if seconds > 0 else 0.0,
+        rate=arrival_rate(s),
         throttled=s["rate_limited"],
         max_window=s["max_window"],
         startup_s=s["first_arrival"] - spawned if s["first_arrival"] else math.nan,
@@ -304,30 +303,24 @@ def main(argv: list[str]) -> int:
         return 2
     movies = math.ceil(args.seconds * args.limit * 0.98 / REQUESTS_PER_MOVIE)
     runs: list[CagedRun] = []
-    with tempfile.TemporaryDirectory(prefix="bench-cage-") as d:
-        tmp = Path(d)
-        fake_aws(tmp)
-        launcher = Launcher()  # before moto's thread exists: the launcher forks its children
-        lake = Lake()
-        try:
-            with standin(args.limit, tuple(args.latency_ms)) as tmdb:
-                csv = write_movies_csv(tmp / "cage.csv", movies, seed=1)
-                progress(f"wrote {csv.path.name}: {csv.rows} rows, {csv.ids} distinct movies")
-                for mb in args.sizes:
-                    runs.append(run_caged(tmp, lake, launcher, tmdb, csv, mb, args))
-                if args.profile is not None:
-                    args.profile.mkdir(parents=True, exist_ok=True)
-                    for mb in args.sizes:
-                        prof = args.profile / f"cage-{mb or 'uncaged'}.prof"
-                        run_caged(tmp, lake, launcher, tmdb, csv, mb, args, profile_to=prof)
-                if args.py_spy is not None:
-                    args.py_spy.mkdir(parents=True, exist_ok=True)
-                    for mb in args.sizes:
-                        spy = args.py_spy / f"cage-{mb or 'uncaged'}.speedscope.json"
-                        run_caged(tmp, lake, launcher, tmdb, csv, mb, args, spy_to=spy)
-        finally:
-            lake.close()
-            launcher.close()
+    with (
+        bench_env("bench-cage-") as (tmp, lake, launcher),
+        standin(args.limit, tuple(args.latency_ms)) as tmdb,
+    ):
+        csv = write_movies_csv(tmp / "cage.csv", movies, seed=1)
+        progress(f"wrote {csv.path.name}: {csv.rows} rows, {csv.ids} distinct movies")
+        for mb in args.sizes:
+            runs.append(run_caged(tmp, lake, launcher, tmdb, csv, mb, args))
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for mb in args.sizes:
+                prof = args.profile / f"cage-{mb or 'uncaged'}.prof"
+                run_caged(tmp, lake, launcher, tmdb, csv, mb, args, profile_to=prof)
+        if args.py_spy is not None:
+            args.py_spy.mkdir(parents=True, exist_ok=True)
+            for mb in args.sizes:
+                spy = args.py_spy / f"cage-{mb or 'uncaged'}.speedscope.json"
+                run_caged(tmp, lake, launcher, tmdb, csv, mb, args, spy_to=spy)
     lo, hi = args.latency_ms
     print(
         f"\nstand-in: {args.limit:g} req/s in any 1 s window, latency {lo:g}-{hi:g} ms; harvester: "

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import PREFIX, toml
+from common import PREFIX, fake_aws, toml
 from lake import Lake
 from launch import Child, Launcher
 from report import Report, progress
@@ -89,3 +92,19 @@ class Bench:
             f"cpu {child.cpu_s:.2f} s, peak RSS {child.peak_rss_mb:.0f} MB"
         )
         return result
+
+
+@contextmanager
+def bench_env(prefix: str) -> Iterator[tuple[Path, Lake, Launcher]]:
+    """A temporary directory with fake AWS credentials, the child launcher, and moto's S3 server; the
+    launcher comes first, before moto's thread exists, because it forks the children."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        tmp = Path(d)
+        fake_aws(tmp)
+        launcher = Launcher()
+        lake = Lake()
+        try:
+            yield tmp, lake, launcher
+        finally:
+            lake.close()
+            launcher.close()

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-from common import fake_aws
-from harness import Bench
-from lake import Lake
-from launch import Launcher
+from harness import Bench, bench_env
 from report import Report, progress
-from standin_proc import standin
+from standin_proc import arrival_rate, standin
 
 SEED = 1
 
@@ -68,34 +63,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     runs: list[LimitRun] = []
-    with tempfile.TemporaryDirectory(prefix="bench-limit-") as d:
-        tmp = Path(d)
-        fake_aws(tmp)
-        launcher = Launcher()  # before moto's thread exists: the launcher forks its children
-        lake = Lake()
-        try:
-            bench = Bench(tmp, lake, launcher, Report())
-            with standin(args.limit, tuple(args.latency_ms)) as tmdb:
-                csv = bench.csv("limit", args.movies, seed=SEED)
-                for rate in args.rates:
-                    h = bench.harvest(
-                        f"limit-{rate:g}", tmdb, csv, rate_limit=rate, concurrency=args.concurrency
-                    )
-                    s = h.standin
-                    seconds = s["last_arrival"] - s["first_arrival"]
-                    run = LimitRun(
-                        rate_limit=rate,
-                        requests=s["requests"],
-                        rate=(s["requests"] - 1) / seconds,
-                        throttled=s["rate_limited"],
-                        max_window=s["max_window"],
-                        harvested=int(h.summary.get("harvested", 0)),
-                    )
-                    progress(f"limit-{rate:g}: {run.row(args.limit)}")
-                    runs.append(run)
-        finally:
-            lake.close()
-            launcher.close()
+    with bench_env("bench-limit-") as (tmp, lake, launcher):
+        bench = Bench(tmp, lake, launcher, Report())
+        with standin(args.limit, tuple(args.latency_ms)) as tmdb:
+            csv = bench.csv("limit", args.movies, seed=SEED)
+            for rate in args.rates:
+                h = bench.harvest(f"limit-{rate:g}", tmdb, csv, rate_limit=rate, concurrency=args.concurrency)
+                s = h.standin
+                run = LimitRun(
+                    rate_limit=rate,
+                    requests=s["requests"],
+                    rate=arrival_rate(s),
+                    throttled=s["rate_limited"],
+                    max_window=s["max_window"],
+                    harvested=int(h.summary.get("harvested", 0)),
+                )
+                progress(f"limit-{rate:g}: {run.row(args.limit)}")
+                runs.append(run)
     lo, hi = args.latency_ms
     print(
         f"\nstand-in: {args.limit:g} requests in any 1 s window (refused ones counted), latency "

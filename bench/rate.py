@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from harness import TMDB_RATE, Bench, Harvest
-from standin_proc import standin
+from standin_proc import arrival_rate, standin
 
 from tmdb_standin import kind_of, movie_ids
 
@@ -52,7 +52,7 @@ class RateRun:
             h.summary["harvested"],
             s["requests"],
             seconds,
-            (s["requests"] - 1) / seconds,
+            arrival_rate(s),
             s["rate_limited"],
             s["max_window"],
             routes,

@@ -14,18 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from baselines import figure_baselines
-from common import fake_aws
 from cpu import figure_cpu
-from harness import Bench
-from lake import Lake
-from launch import Launcher
+from harness import Bench, bench_env
 from memory import figure_memory
 from rate import figure_projection, figure_rate
 from report import T0, Report
@@ -61,19 +56,11 @@ def main(argv: list[str]) -> int:
         "rate": figure_rate, "cpu": figure_cpu, "memory": figure_memory, "baselines": figure_baselines,
     }  # fmt: skip
     report = Report()
-    with tempfile.TemporaryDirectory(prefix="bench-") as d:
-        tmp = Path(d)
-        fake_aws(tmp)
-        launcher = Launcher()
-        lake = Lake()
-        try:
-            bench = Bench(tmp, lake, launcher, report)
-            results = {name: steps[name](bench, args) for name in FIGURES if name in args.only}
-            if "rate" in results:
-                figure_projection(bench, results["rate"])
-        finally:
-            lake.close()
-            launcher.close()
+    with bench_env("bench-") as (tmp, lake, launcher):
+        bench = Bench(tmp, lake, launcher, report)
+        results = {name: steps[name](bench, args) for name in FIGURES if name in args.only}
+        if "rate" in results:
+            figure_projection(bench, results["rate"])
     total = time.monotonic() - T0
     print(report.render())
     print(f"\nTotal wall time {total:.0f} s ({total / 60:.1f} min) on {os.cpu_count()} cores.")

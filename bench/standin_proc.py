@@ -13,6 +13,12 @@ import requests
 from report import progress
 
 
+def arrival_rate(stats: dict[str, Any]) -> float:
+    """Requests per second the stand-in saw: (requests - 1) / (last - first arrival); 0 for fewer than two."""
+    seconds = stats["last_arrival"] - stats["first_arrival"]
+    return (stats["requests"] - 1) / seconds if seconds > 0 else 0.0
+
+
 class Standin:
     """The TMDB stand-in in a process of its own (its CPU is not the harvester's)."""
 
