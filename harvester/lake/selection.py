@@ -56,7 +56,7 @@ class Selection:
 
     def __iter__(self) -> Iterator[int]:
         for start in range(0, len(self._bits), BLOCK):
-            yield from _ids_in(bytes(self._bits[start : start + BLOCK]), start)
+            yield from _ids_in(self._bits[start : start + BLOCK], start)
 
     def __len__(self) -> int:
         bits = self._bits
@@ -88,7 +88,7 @@ class Selection:
             raise StateError(f"{where} is corrupt; run with --fresh") from None
 
 
-def _ids_in(bits: bytes, offset: int) -> Iterator[int]:
+def _ids_in(bits: bytes | bytearray, offset: int) -> Iterator[int]:
     """The set bits' numbers, ascending, for a block that starts at byte `offset` of the bitmap. TMDB's
     ids are sparse in places: whole-integer operations and a C-level scan for non-zero bytes keep a 2 MB
     bitmap to milliseconds instead of a Python loop per byte."""
