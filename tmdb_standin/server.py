@@ -83,6 +83,23 @@ EXTERNAL_SOURCES: Final = frozenset(
     }
 )
 
+# TMDB as its users have seen it (../shared/reference/tmdb-quirks.md), off by default. Each quirk, when
+# switched on, touches a share `quirk_rate` of the answers it applies to (drawn from its own seeded
+# generator, so switching quirks on does not move the latency and error draws):
+#   throttle  429s the CDN's way: no Retry-After, Retry-After as an HTTP date, an HTML body
+#   edge      502/503/504 with HTML bodies from the edge; a 200 whose body is not JSON; a 200 whose
+#             JSON is an error (`"success": false`, TMDB's codes 21 and 40)
+#   append    a details 200 without the append_to_response sections asked for
+#   find      /find naming the id in both movie_results and tv_results, or twice in movie_results
+#   changes   change lists with "id": null and "adult": null entries and ids repeated across pages;
+#             page 501 refused with HTTP 422 {"errors": [...]}
+#   export    the first download of each export file cut short (gzip without its trailer)
+#   holes     details bodies with imdb_id null, "" or malformed, release_date "", popularity and
+#             runtime null, ids beyond 2^31 inside the body
+#   gzip      every API answer gzip-compressed, asked for or not
+QUIRKS: Final = frozenset({"throttle", "edge", "append", "find", "changes", "export", "holes", "gzip"})
+DEFAULT_QUIRK_RATE: Final = 0.02
+
 _FAULT_CODES: Final = {"500": 11, "502": 43, "503": 9, "504": 24}
 _RANDOM_ERROR_CODES: Final = (11, 43, 9, 46, 24)
 _AUTH_OK: Final = b'{"success":true,"status_code":1,"status_message":"Success."}'
@@ -131,6 +148,9 @@ class StandinConfig:
     hour: float | None = None
     export_missing_status: int = 404
     video_share: float = 0.0
+    # Quirks (QUIRKS above): which are on, and the share of the answers each applies to that it touches.
+    quirks: frozenset[str] = frozenset()
+    quirk_rate: float = DEFAULT_QUIRK_RATE
 
     def __post_init__(self) -> None:
         lo, hi = self.latency
@@ -160,6 +180,13 @@ class StandinConfig:
             raise ValueError("export_movies and export_tv must be >= 0")
         if self.hour is not None and not 0 <= self.hour < 24:
             raise ValueError(f"hour must be within [0, 24), not {self.hour}")
+        unknown_quirks = set(self.quirks) - QUIRKS
+        if unknown_quirks:
+            raise ValueError(
+                f"unknown quirk {sorted(unknown_quirks)[0]!r} (known: {', '.join(sorted(QUIRKS))})"
+            )
+        if not 0 <= self.quirk_rate <= 1:
+            raise ValueError(f"quirk_rate must be within [0, 1], not {self.quirk_rate}")
         if self.export_missing_status not in (403, 404):
             raise ValueError(f"export_missing_status must be 403 or 404, not {self.export_missing_status}")
 
@@ -190,6 +217,7 @@ class StandinStats:
     changes: int = 0  # /movie/changes and /tv/changes answers (counted in by_route's movie and tv too)
     exports: int = 0  # export files served (not API requests: neither counted nor rate-limited)
     export_credentials: int = 0  # export requests that carried a TMDB credential (none is needed)
+    quirks: dict[str, int] = field(default_factory=dict)  # answers each quirk touched, by name
 
     def reset(self) -> None:
         in_flight, open_connections = self.in_flight, self.open_connections
@@ -204,6 +232,7 @@ class StandinStats:
         d["by_status"] = {str(k): v for k, v in sorted(self.by_status.items())}
         d["by_route"] = dict(self.by_route)
         d["faults"] = dict(self.faults)
+        d["quirks"] = dict(self.quirks)
         return d
 
 
@@ -262,10 +291,21 @@ class StandinServer:
         self.stats = StandinStats()
         self._clock = clock
         self._rng = random.Random(self.config.seed)
+        self._quirk_rng = random.Random(f"quirks-{self.config.seed}")
         self._limit_window = SlidingWindow()  # what the limiter decides on
         self._arrivals = SlidingWindow()  # for stats.max_window
         self._admitted = SlidingWindow()  # for stats.max_window_admitted
         self._closing = asyncio.Event()
+
+    def quirk(self, name: str) -> bool:
+        """Whether quirk `name` touches this answer: it is on, and the draw falls in its share."""
+        cfg = self.config
+        if name not in cfg.quirks:
+            return False
+        hit = self._quirk_rng.random() < cfg.quirk_rate
+        if hit:
+            self.stats.quirks[name] = self.stats.quirks.get(name, 0) + 1
+        return hit
 
     def reset_stats(self) -> None:
         self.stats.reset()
@@ -651,6 +691,18 @@ def _date_arg(text: str) -> Date:
     return Date.fromisoformat(text)
 
 
+def _quirks_arg(text: str) -> frozenset[str]:
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if names == {"all"}:
+        return QUIRKS
+    unknown = names - QUIRKS
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown quirk {sorted(unknown)[0]!r} (known: {', '.join(sorted(QUIRKS))}, all)"
+        )
+    return names
+
+
 PROG: Final = "tmdb_standin standin"  # also what `harvester standin` runs, see harvester/cli.py
 
 
@@ -690,6 +742,19 @@ def main_standin(argv: list[str]) -> int:
     ):
         add(f"--{name}", type=float, default=default, help=f"share of titles {what} a day ({default:g})")
     add("--video-share", type=float, default=0.0, help='share of movies with "video": true (default 0)')
+    quirks_group = p.add_argument_group("quirks: TMDB as its users have seen it (see QUIRKS in server.py)")
+    quirks_group.add_argument(
+        "--quirks",
+        type=_quirks_arg,
+        default=frozenset(),
+        help=f"comma-separated quirks to switch on, or 'all' ({', '.join(sorted(QUIRKS))}); default none",
+    )
+    quirks_group.add_argument(
+        "--quirk-rate",
+        type=float,
+        default=DEFAULT_QUIRK_RATE,
+        help=f"share of the answers a quirk applies to that it touches (default {DEFAULT_QUIRK_RATE:g})",
+    )
     args = p.parse_args(argv)
     lo_ms, hi_ms = args.latency_ms
     try:
@@ -711,6 +776,8 @@ def main_standin(argv: list[str]) -> int:
             new_share=args.new_share,
             gone_share=args.gone_share,
             video_share=args.video_share,
+            quirks=args.quirks,
+            quirk_rate=args.quirk_rate,
         )
     except ValueError as exc:
         p.error(str(exc))
