@@ -67,8 +67,17 @@ class Reply:
     data: Any  # what the request's decoder made of the body (the parsed JSON by default)
 
 
+class UnusableBody(Exception):
+    """Raised by a decoder for a 200 body that is valid JSON but not whole (say, an appended section
+    missing): retried like a broken body, and `reason` names it when the retries run out."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 # A decoder validates the whole body and returns what the caller needs of it; it raises one of
-# these on a body that is not valid JSON (or not the expected shape).
+# these on a body that is not valid JSON (or not the expected shape), or UnusableBody.
 Decoder = Callable[[bytes], Any]
 INVALID_BODY = (orjson.JSONDecodeError, msgspec.DecodeError)
 
@@ -183,6 +192,8 @@ class TmdbClient:
                         data = decode(body)
                     except INVALID_BODY:
                         reason = "invalid_json"
+                    except UnusableBody as exc:
+                        reason = exc.reason
                     else:
                         return Reply(status, body, data)
                 elif status == 404:
