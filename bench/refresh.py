@@ -268,7 +268,8 @@ def main() -> None:
     pages = int(refresh_stats["changes"])
     details = int(refresh_stats["by_route"]["movie"]) - pages
     other = int(refresh_stats["requests"]) - details - pages
-    bound = SLACK * (want.changed + want.entered) + pages
+    revisited = int(plan.get("revisited", 0))  # the revisit slices due (none the day the harvest ran)
+    bound = SLACK * (want.changed + want.entered + revisited) + pages
     full_requests = int(full_stats["requests"])
     projected_s = full_requests / REFRESH_RATE / ACHIEVABLE
     got = (plan["changed"], plan["entered"], plan["left"])
@@ -337,7 +338,8 @@ def main() -> None:
     )
     r.note(
         f,
-        f"bound = {SLACK} x (changed + entered) + change pages; details = by_route movie - changes; "
+        f"bound = {SLACK} x (changed + entered + revisited) + change pages; "
+        "details = by_route movie - changes; "
         "other = the rest (preflight /authentication)",
     )
     r.note(

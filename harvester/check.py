@@ -4,21 +4,35 @@ Validates the config (already done by loading it), the credential and the sink (
 object is written and deleted, so nothing stays behind), counts what the source would yield after its
 filters (for discover, TMDB's `total_results`: one request), and estimates the requests and the time
 the harvest would take at the configured rate.
+
+It also says what `refresh` would cost today: with a complete run in the sink, the change-list pages
+(page 1 of each window is asked: it tells the window's total), the changed ids the harvest may hold,
+the revisit slices due and the titles entered; without one, that `refresh` runs the full harvest. The
+state and the selection are only read.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from .config import Credentials, Settings, media_of
-from .lake.sink import open_sink
+from .lake.selection import load_selection
+from .lake.sink import Sink, open_sink
+from .lake.state import StateStore, state_key
 from .ops.progress import format_duration
 from .source import DiscoverSource, open_source
+from .source import refresh as refresh_source
+from .source.changes import MAX_PAGES, ChangeCounts, change_page, change_windows
 from .source.discover import PAGE_SIZE, Enumerator
+from .source.refresh import Listing
 from .tmdb.client import TmdbClient
 from .tmdb.ratelimit import RateLimiter
+
+CHANGES_PAGE = 100  # ids a change-list page holds
 
 # Requests per title by lookup path. "direct" is 1 for a movie TMDB finds by IMDb id, 2 for a miss
 # (404, then /find to say why), 3 when the direct lookup misbehaves: 1.1 is what the stand-in's mix
@@ -53,6 +67,89 @@ def estimate_requests(settings: Settings, titles: int) -> tuple[int, str]:
     return round(titles * per), f"about {per:g} per title ({key} lookup)"
 
 
+@dataclass(frozen=True)
+class ChangeWindow:
+    """What page 1 of one change-list window said."""
+
+    days: int
+    total_pages: int
+    total_results: int
+
+
+@dataclass(frozen=True)
+class RefreshEstimate:
+    requests: int
+    pages: int  # change-list pages
+    changed: int  # at most: TMDB's ids, as many as the harvest holds (which of them it holds is unknown)
+    revisited: int
+    entered: int
+    unlisted: int  # ids a day past 500 pages would not list
+
+
+def estimate_refresh(
+    held: int, revisit_days: int, days_since: int, windows: Sequence[ChangeWindow], entered: int
+) -> RefreshEstimate:
+    """Pure: a refresh's requests, from the held titles, `[refresh] revisit_days`, the days since the
+    last complete run started, what the change lists' first pages said, and the titles entered."""
+    pages = listed = unlisted = 0
+    for w in windows:
+        listed += w.total_results
+        if w.total_pages <= MAX_PAGES:
+            pages += max(1, w.total_pages)
+        elif w.days > 1:
+            pages += 1 + max(w.days, w.total_pages)  # asked again day by day: about the same pages
+        else:
+            pages += MAX_PAGES
+            unlisted += max(0, w.total_results - MAX_PAGES * CHANGES_PAGE)
+    if revisit_days:
+        revisited = math.ceil(held * min(days_since, revisit_days) / revisit_days)
+    else:
+        revisited = held if unlisted else 0  # a day cut short is revisited whole (source/refresh.py)
+    changed = min(listed, held)
+    titles = min(held, changed + revisited) + entered  # each id once: one details request each
+    return RefreshEstimate(pages + titles, pages, changed, revisited, entered, unlisted)
+
+
+async def refresh_lines(
+    settings: Settings, sink: Sink, client: TmdbClient, selected: int | None, today: date
+) -> list[str]:
+    """What `refresh` would do now, read from the sink's state (nothing is written). `selected`: what
+    a listing source selects now (entered ones are fetched), None for a CSV or id list."""
+    media = media_of(settings.source)
+    old = await StateStore(sink, state_key(settings.source.type, media)).load()
+    if old is None or (not old.complete and old.mode == "run"):
+        return ["refresh     no complete run yet: `refresh` would run (or resume) the full harvest above"]
+    if not old.complete:
+        plan = old.source.plan
+        left = "" if plan is None else f": {max(0, plan.titles - len(old.done))} of {plan.titles} titles left"
+        return [f"refresh     run {old.tag} is a refresh in progress; `refresh` resumes it{left}"]
+    selection = await load_selection(sink, old.ref())
+    if selection is None:
+        return [f"refresh     run {old.tag} has no selection: `refresh` would refuse (use --fresh)"]
+    held = len(selection)
+    since = datetime.fromisoformat(old.created).date()
+    windows, counts = [], ChangeCounts()
+    for lo, hi in change_windows(since, today):
+        first = await change_page(client, media, lo, hi, 1, counts)
+        windows.append(ChangeWindow((hi - lo).days + 1, first.total_pages, first.total_results))
+    entered = 0 if selected is None else max(0, selected - held)  # at least: some may have left
+    e = estimate_refresh(held, settings.refresh.revisit_days, (today - since).days, windows, entered)
+    every = settings.refresh.revisit_days
+    slices = f"{min((today - since).days, every)} of {every} slices" if every else "revisit_days = 0"
+    lines = [
+        f"refresh     from run {old.tag} (started {old.created}): {held} titles held",
+        f"            about {e.requests} requests: {e.pages} change-list pages, at most {e.changed} "
+        f"changed, {e.revisited} revisited ({slices}), about {e.entered} entered",
+        f"            about {format_duration(e.requests / settings.tmdb.rate_limit)} at "
+        f"{settings.tmdb.rate_limit:g} requests/s",
+    ]
+    if e.unlisted:
+        lines.append(
+            f"            TMDB would not list {e.unlisted} changed ids (a day past {MAX_PAGES} pages)"
+        )
+    return lines
+
+
 async def check(settings: Settings, credentials: Credentials) -> str:
     sink = open_sink(settings.sink)
     try:
@@ -76,6 +173,8 @@ async def check(settings: Settings, credentials: Credentials) -> str:
                     f"{st.rows} rows: {st.malformed} malformed, {st.duplicates} duplicates, "
                     f"{st.filtered_out} filtered out, {st.selected} selected"
                 )
+            selected = titles if isinstance(source, Listing) else None
+            refresh = await refresh_lines(settings, sink, client, selected, refresh_source.utc_today())
     finally:
         await sink.aclose()
     requests, how = estimate_requests(settings, titles)
@@ -90,5 +189,6 @@ async def check(settings: Settings, credentials: Credentials) -> str:
             f"titles      {'' if exact else 'at most '}{titles}",
             f"requests    about {requests} ({how})",
             f"time        about {format_duration(seconds)} at {settings.tmdb.rate_limit:g} requests/s",
+            *refresh,
         ]
     )

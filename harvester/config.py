@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Final, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 from msgspec import inspect as mi
@@ -37,6 +37,22 @@ OutputFormat = Literal["json", "jsonl"]
 Compression = Literal["none", "gzip"]
 
 MAX_APPENDS = 20  # TMDB answers the 21st append_to_response item with HTTP 400 (status 27)
+# What TMDB appends to a details body, by media (its reference; account_states needs a user session).
+# TMDB leaves an unknown name out without a word, and a body without a section the harvest asked for
+# is never stored (tmdb/lookup.py), so a misspelt name would fail every title: refused at load instead.
+APPENDS: Final[Mapping[str, frozenset[str]]] = {
+    "movie": frozenset({
+        "alternative_titles", "changes", "credits", "external_ids", "images", "keywords", "lists",
+        "recommendations", "release_dates", "reviews", "similar", "translations", "videos",
+        "watch/providers",
+    }),
+    "tv": frozenset({
+        "aggregate_credits", "alternative_titles", "changes", "content_ratings", "credits",
+        "episode_groups", "external_ids", "images", "keywords", "lists", "recommendations", "reviews",
+        "screened_theatrically", "similar", "translations", "videos", "watch/providers",
+    }),
+}  # fmt: skip
+_SEASON = re.compile(r"season/[0-9]+")  # TV only: one season with its episodes
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
@@ -99,10 +115,18 @@ class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_object_mb: Annotated[float, msgspec.Meta(ge=0, le=5_000_000)] = 0.0
 
 
+class RefreshSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    # Each refresh also fetches again the held titles whose id % revisit_days is the slice of a day
+    # since the last complete run (source/revisit.py): none is staler than that many days, whatever
+    # the change lists missed. 0 turns it off. Not in the run's identity: it may change between runs.
+    revisit_days: NonNegative = 30
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     tmdb: TmdbSettings = msgspec.field(default_factory=TmdbSettings)
     source: SourceSettings = msgspec.field(default_factory=SourceSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
+    refresh: RefreshSettings = msgspec.field(default_factory=RefreshSettings)
 
 
 class Secret(str):
@@ -304,6 +328,13 @@ def _check_values(s: Settings) -> None:
             raise ConfigError(f"tmdb.append item {item!r} is not a sub-resource name")
     if len(set(t.append)) != len(t.append):
         raise ConfigError("tmdb.append lists a sub-resource twice")
+    media = media_of(src)
+    for item in t.append:
+        if item not in APPENDS[media] and not (media == "tv" and _SEASON.fullmatch(item)):
+            known = ", ".join(sorted(APPENDS[media])) + (", season/N" if media == "tv" else "")
+            raise ConfigError(
+                f"tmdb.append item {item!r} is not appended to {media} details by TMDB (known: {known})"
+            )
     for name, number in (
         ("tmdb.rate_limit", t.rate_limit),
         ("tmdb.timeout_s", t.timeout_s),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Media = Literal["movie", "tv"]
-Refresh = Literal["changed", "entered", "left"]
+Refresh = Literal["changed", "entered", "left", "revisit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,8 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class Miss:
-    """TMDB answered, and has no such title of this media: reason is 'not_found', 'tv' or 'movie'; in a
+    """TMDB answered, and has no such title of this media: reason is 'not_found', 'tv' or 'movie', or
+    'ambiguous' (/find names several titles of the media and not exactly one claims the IMDb id); in a
     refresh, 'removed' (a title the harvest holds now answers 404) or 'left' (it left the selection)."""
 
     title: Title

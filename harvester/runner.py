@@ -32,7 +32,7 @@ from .lake.sink.base import Capabilities
 from .lake.state import Identity, RunState, SinkIdentity, SourceIdentity, StateStore, TmdbIdentity, state_key
 from .ops import logs
 from .ops.progress import Progress
-from .ops.stats import SourceSummary, Stats, Summary
+from .ops.stats import SourceSummary, Stats, Summary, refresh_summary
 from .pipeline import Pipeline
 from .source import Prepare, Source, open_source
 from .source.refresh import RefreshSource
@@ -176,7 +176,7 @@ async def _run(
         log.info("this harvest is already complete (`refresh` takes what changed; --fresh starts over)")
         return RunResult("complete", _summary(settings, sink, source, state, stats, client, "complete"))
     if state.mode == "refresh":
-        source = await _refresh_source(source, media, sink, state)
+        source = await _refresh_source(source, media, sink, state, settings.refresh.revisit_days)
     if not await source.prepare(Prepare(client, state, store, lease, stop)):
         summary = _summary(settings, sink, source, state, stats, client, "incomplete")
         return RunResult("incomplete", summary, stopped=True)
@@ -223,12 +223,15 @@ async def _run(
     return RunResult(status, summary, stopped=not exhausted)
 
 
-async def _refresh_source(inner: Source, media: Media, sink: Sink, state: RunState) -> Source:
+async def _refresh_source(
+    inner: Source, media: Media, sink: Sink, state: RunState, revisit_days: int
+) -> Source:
     assert state.base is not None and state.since is not None, "a refresh run names its base"
     base = await load_selection(sink, state.base)
     if base is None:
         raise StateError(f"the selection of run {state.base.tag} is missing; run with --fresh")
-    return RefreshSource(inner, media, sink, datetime.fromisoformat(state.since), base)
+    since = datetime.fromisoformat(state.since)
+    return RefreshSource(inner, media, sink, since, base, revisit_days=revisit_days)
 
 
 _NAMES = {"movie": "movies", "tv": "series"}
@@ -293,4 +296,5 @@ def _summary(
         rate_limit=settings.tmdb.rate_limit,
         output=f"{sink.url.rstrip('/')}/{state.partition}/",
         run_totals=state.counts,
+        refresh=refresh_summary(state.source.plan),
     )

@@ -7,7 +7,14 @@ import msgspec
 import pytest
 
 from harvester import config
-from harvester.config import Credentials, Settings, SinkSettings, SourceSettings, TmdbSettings
+from harvester.config import (
+    Credentials,
+    RefreshSettings,
+    Settings,
+    SinkSettings,
+    SourceSettings,
+    TmdbSettings,
+)
 from harvester.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +44,12 @@ def test_shipped_config_is_valid_and_matches_the_contract() -> None:
     assert s.source.path == str(ROOT / "movies.csv")  # relative to the config file
     assert s.sink.url == "s3://my-bucket/Raw/TMDB/JSON" and s.sink.chunk_size == 100
     assert s.sink.lease_s == 60 and s.sink.unsafe_single_writer is False
+    assert s.refresh.revisit_days == 30
 
 
 def test_shipped_config_documents_every_key() -> None:
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    for section in (TmdbSettings, SourceSettings, SinkSettings):
+    for section in (TmdbSettings, SourceSettings, SinkSettings, RefreshSettings):
         for key in section.__struct_fields__:
             assert re.search(rf"\b{key} = ", text), key
 
@@ -93,6 +101,15 @@ def test_new_settings_are_read(tmp_path: Path) -> None:
         write(tmp_path, "[tmdb]\nmax_title_attempts = 1\n[sink]\nlease_s = 1\nunsafe_single_writer = true\n")
     )
     assert s.tmdb.max_title_attempts == 1 and s.sink.lease_s == 1.0 and s.sink.unsafe_single_writer is True
+    assert config.load(write(tmp_path, "")).refresh.revisit_days == 30  # the default
+    for days in (0, 1, 7):
+        assert (
+            config.load(write(tmp_path, f"[refresh]\nrevisit_days = {days}\n")).refresh.revisit_days == days
+        )
+    inline = config.from_mapping({"refresh": {"revisit_days": 0}})  # a Lambda event's settings
+    assert inline.refresh == RefreshSettings(revisit_days=0)
+    with pytest.raises(ConfigError, match=r"^refresh.revisit_days must be >= 0, not -2$"):
+        config.from_mapping({"refresh": {"revisit_days": -2}})
 
 
 def test_relative_paths_resolve_only_when_loaded_from_a_file(tmp_path: Path) -> None:
@@ -110,7 +127,7 @@ def test_relative_paths_resolve_only_when_loaded_from_a_file(tmp_path: Path) -> 
     [
         ("[tmdb]\nrate_limt = 1", "unknown key tmdb.rate_limt"),
         ("[sink]\nfoo = 1", "unknown key sink.foo"),
-        ("[bar]\nx = 1", "unknown section [bar] (expected tmdb, source, sink)"),
+        ("[bar]\nx = 1", "unknown section [bar] (expected tmdb, source, sink, refresh)"),
         ("tmdb = 3", "[tmdb] must be a table"),
         ('[tmdb]\nrate_limit = "fast"', "tmdb.rate_limit must be a number, not 'fast'"),
         ("[tmdb]\nrate_limit = 0", "tmdb.rate_limit must be > 0, not 0"),
@@ -160,6 +177,10 @@ def test_relative_paths_resolve_only_when_loaded_from_a_file(tmp_path: Path) -> 
         ('[sink]\nurl = ""', "sink.url must not be empty"),
         ('[sink]\nurl = "s3://"', "sink.url 's3://' names no bucket"),
         ("[sink]\nlease_s = 0.5", "sink.lease_s must be >= 1, not 0.5"),
+        ("[refresh]\nrevisit_days = -1", "refresh.revisit_days must be >= 0, not -1"),
+        ('[refresh]\nrevisit_days = "30"', "refresh.revisit_days must be an integer, not '30'"),
+        ("[refresh]\nrevisit_dayz = 3", "unknown key refresh.revisit_dayz"),
+        ("refresh = 30", "[refresh] must be a table"),
         (
             '[sink]\nunsafe_single_writer = "yes"',
             "sink.unsafe_single_writer must be true or false, not 'yes'",
@@ -171,6 +192,39 @@ def test_invalid_values_name_the_key(tmp_path: Path, text: str, message: str) ->
 
 
 @pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[tmdb]\nappend = ["credit"]', "tmdb.append item 'credit' is not appended to movie details by TMDB"),
+        (
+            '[tmdb]\nappend = ["aggregate_credits"]',
+            "tmdb.append item 'aggregate_credits' is not appended to movie details by TMDB",
+        ),
+        (
+            '[source]\ntype = "series_csv"\n[tmdb]\nappend = ["release_dates"]',
+            "tmdb.append item 'release_dates' is not appended to tv details by TMDB",
+        ),
+        (
+            '[source]\ntype = "series_csv"\n[tmdb]\nappend = ["season/x"]',
+            "tmdb.append item 'season/x' is not appended to tv details by TMDB",
+        ),
+    ],
+)
+def test_an_append_tmdb_does_not_serve_for_the_media_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    # TMDB leaves an unknown name out in silence: every body would lack it and fail `append_missing`.
+    error = refused(tmp_path, text)
+    assert error.startswith(message + " (known: ") and "credits" in error
+
+
+def test_the_appends_tmdb_serves_are_accepted(tmp_path: Path) -> None:
+    movie = '[tmdb]\nappend = ["credits", "external_ids", "watch/providers", "release_dates"]'
+    tv = '[source]\ntype = "series_csv"\n[tmdb]\nappend = ["aggregate_credits", "season/1", "season/12"]'
+    assert config.load(write(tmp_path, movie)).tmdb.append[2] == "watch/providers"
+    assert config.load(write(tmp_path, tv)).tmdb.append[1:] == ("season/1", "season/12")
+
+
+@pytest.mark.parametrize(
     ("key", "kind"),
     [
         ("tmdb.concurrency", "an integer"),
@@ -178,6 +232,7 @@ def test_invalid_values_name_the_key(tmp_path: Path, text: str, message: str) ->
         ("tmdb.max_title_attempts", "an integer"),
         ("sink.chunk_size", "an integer"),
         ("source.min_votes", "an integer"),
+        ("refresh.revisit_days", "an integer"),
         ("tmdb.rate_limit", "a number"),
         ("tmdb.timeout_s", "a number"),
         ("sink.lease_s", "a number"),
@@ -189,7 +244,14 @@ def test_booleans_are_not_numbers(tmp_path: Path, key: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["tmdb.concurrency", "tmdb.max_retries", "tmdb.max_title_attempts", "sink.chunk_size"]
+    "key",
+    [
+        "tmdb.concurrency",
+        "tmdb.max_retries",
+        "tmdb.max_title_attempts",
+        "sink.chunk_size",
+        "refresh.revisit_days",
+    ],
 )
 def test_floats_are_not_integers(tmp_path: Path, key: str) -> None:
     section, name = key.split(".")

@@ -15,10 +15,10 @@ from cli_helpers import cli_env, run_cli, write_config
 from fixtures_tmdb import TOKEN
 
 from harvester import lambda_handler
-from harvester.lake.state import RunCounts
+from harvester.lake.state import RefreshPlan, RunCounts
 from harvester.ops import metrics
 from harvester.ops.metrics import Metric, emf_line
-from harvester.ops.stats import SourceSummary, Summary
+from harvester.ops.stats import SourceSummary, Summary, refresh_summary
 from tmdb_standin import RunningStandin, write_movies_csv
 
 UNITS = {"Count", "Count/Second", "Bytes", "Seconds", "Milliseconds", "Percent", "None"}  # those we may use
@@ -33,6 +33,8 @@ EXPECTED = {
     "AchievedRate": "Count/Second",
     "Objects": "Count",
     "Bytes": "Bytes",
+    "Revisited": "Count",
+    "ChangesUnlisted": "Count",
 }
 
 
@@ -112,7 +114,20 @@ def test_a_summary_makes_one_valid_line(monkeypatch: pytest.MonkeyPatch) -> None
         "AchievedRate": 38.78,
         "Objects": 13,
         "Bytes": 41_234_567,
+        "Revisited": 0,  # not a refresh
+        "ChangesUnlisted": 0,
     }
+
+
+def test_a_refresh_says_what_it_revisited_and_what_tmdb_did_not_list() -> None:
+    plan = RefreshPlan(
+        writer="w", parts=1, titles=60, changed=20, entered=5, left=2, pages=501, revisited=33, unlisted=1234
+    )
+    out = io.StringIO()
+    metrics.emit(summary(refresh=refresh_summary(plan)), "h", stream=out)
+    (line,) = out.getvalue().splitlines()
+    doc = assert_valid_emf(line)
+    assert (doc["Revisited"], doc["ChangesUnlisted"]) == (33, 1234)
 
 
 def test_the_namespace_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

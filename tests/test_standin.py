@@ -541,6 +541,56 @@ def test_main_standin_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) 
     assert exc.value.code == 2 and "latency" in capsys.readouterr().err
 
 
+def test_main_standin_switches_quirks_on() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = [
+        sys.executable,
+        "-m",
+        "harvester",
+        "standin",
+        "--port",
+        "0",
+        "--token",
+        TOKEN,
+        "--rate-limit",
+        "0",
+    ]
+    args += ["--quirks", "gzip,throttle", "--quirk-rate", "1"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as proc:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+
+        async def check() -> tuple[int, str | None, dict[str, Any]]:
+            headers = {**AUTH_HEADERS, "Accept-Encoding": "identity"}
+            async with aiohttp.ClientSession(headers=headers) as s:
+                async with s.get(f"{base_url}/authentication") as r:
+                    status, encoding = r.status, r.headers.get("Content-Encoding")
+                async with s.get(base_url.removesuffix("/3") + "/__standin__/stats") as r:
+                    return status, encoding, await r.json()
+
+        status, encoding, stats = asyncio.run(check())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    # every answer a 429 of the CDN's (rate 1), compressed though the request asked for identity
+    assert (status, encoding) == (429, "gzip") and stats["quirks"]["throttle"] == 1, stats["quirks"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [
+        (["--quirks", "gzip,typo"], "typo"),
+        (["--quirk-rate", "2"], "quirk_rate"),
+        (["--reset-rate", "-1"], "reset"),
+    ],
+)
+def test_main_standin_rejects_unknown_quirks_and_bad_rates(
+    argv: list[str], word: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main_standin(argv)
+    assert exc.value.code == 2 and word in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # Generated CSV inputs
 

@@ -3,7 +3,8 @@
 Pure and I/O-free. A title's bodies are its template's bytes (templates.py) joined with the title's
 own values (`TitleRendering`) and, for credits, a slice of pre-serialized blocks (credits.py): a body
 costs a hash, a dozen tiny orjson calls and one bytes join, whatever its size (the stand-in shares
-the cores with the harvester in benchmarks).
+the cores with the harvester in benchmarks). A title's holes (titles.holes_of) are values like any
+other: JSON null, "" or an id beyond 2^32 in its slot.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from .templates import TEMPLATES_PER_MEDIA, TemplateBodies, TemplateFacts, templ
 from .titles import (
     MOVIE_GENRES,
     TV_GENRES,
+    FindEntry,
     Kind,
     TitleFacts,
+    TitleHoles,
     day_strings,
     kind_of,
     media_of_kind,
@@ -49,7 +52,7 @@ TV_APPENDS = frozenset(
     {
         "credits", "aggregate_credits", "external_ids", "keywords", "content_ratings", "videos",
         "images", "translations", "alternative_titles", "recommendations", "similar", "reviews",
-        "watch/providers", "changes",
+        "watch/providers", "changes", "lists", "episode_groups", "screened_theatrically",
     }
 )  # fmt: skip
 
@@ -97,6 +100,20 @@ class TitleRendering:
             REGION=dumps(region or "US"),
             RELEASE_TS=dumps(f"{self.date}T00:00:00.000Z"),
         )
+
+    def add_holes(self, holes: TitleHoles) -> None:
+        """Show the title's holes (after every slot they touch has its value)."""
+        values = self.values
+        if holes.imdb_id is not None:
+            values["IMDB"] = holes.imdb_id
+        if holes.date:
+            values["DATE"] = b'""'
+        if holes.popularity:
+            values["POPULARITY"] = b"null"
+        if holes.runtime:
+            values["RUNTIME"] = b"null"
+        if holes.big_id is not None:
+            values["COMPANY"] = values["TVDB"] = b"%d" % holes.big_id
 
     def append_credits(self, out: list[bytes | memoryview], aggregate: bool) -> None:
         append_credits(out, self.media, self.values["ID"], self.credits, aggregate)
@@ -159,12 +176,19 @@ def revised_overview(overview: str, revision: int) -> str:
 
 
 def _render(
-    media: Media, imdb_id: str, language: str, facts: TitleFacts, revision: int = 0, video: bool = False
+    media: Media,
+    imdb_id: str,
+    language: str,
+    facts: TitleFacts,
+    revision: int = 0,
+    video: bool = False,
+    tmdb_id: int | None = None,
 ) -> TitleRendering:
     """The title's template, slot values and credits cut (`imdb_id` must be canonical).
 
     `facts` are the ones to show (already revised, see titles.revised_facts); `revision` marks the
-    overview of a title changed since day 0; `video` is the movie's direct-to-video flag.
+    overview of a title changed since day 0; `video` is the movie's direct-to-video flag; `tmdb_id`
+    the id to show when it is not the title's own (a duplicate record, titles.find_entries).
     """
     n = parse_imdb_id(imdb_id)
     if n is None:
@@ -176,7 +200,7 @@ def _render(
     title = _draw_title(d)
     dumps = orjson.dumps
     values = {
-        "ID": b"%d" % tmdb_id_for_number(media, n),
+        "ID": b"%d" % (tmdb_id or tmdb_id_for_number(media, n)),
         "IMDB": dumps(imdb_id),
         "TITLE": dumps(_localise(title, language)),
         "ORIGINAL": dumps(_original(title, f)),
@@ -222,11 +246,13 @@ class TitleState:
 DAY_ZERO = TitleState()
 
 
-def _on(media: Media, imdb_id: str, language: str, state: TitleState) -> TitleRendering:
+def _on(
+    media: Media, imdb_id: str, language: str, state: TitleState, tmdb_id: int | None = None
+) -> TitleRendering:
     facts = revised_facts(media, imdb_id, title_facts(media, imdb_id), state.revision)
     if state.date is not None:
         facts = facts._replace(date=state.date)
-    return _render(media, imdb_id, language, facts, state.revision, state.video)
+    return _render(media, imdb_id, language, facts, state.revision, state.video, tmdb_id)
 
 
 def _is_credits(media: Media, name: str) -> bool:
@@ -239,23 +265,29 @@ def details_body(
     append: Sequence[str] = (),
     language: str = DEFAULT_LANGUAGE,
     state: TitleState = DAY_ZERO,
+    holes: TitleHoles | None = None,
+    tmdb_id: int | None = None,
 ) -> bytes:
     """The details body of /movie/{id} or /tv/{id} with one key per known appended sub-resource.
 
-    `imdb_id` names the title (its TMDB id derives from it); `append` should already be split and
-    de-duplicated. Names TMDB does not know for this media are silently ignored, as TMDB does.
-    `state` is how the title stands on the server's day (the crowded day's date, a revision, video).
+    `imdb_id` names the title (its TMDB id derives from it, unless `tmdb_id` names a duplicate
+    record); `append` should already be split and de-duplicated. Names TMDB does not know for this
+    media are silently ignored, as TMDB does. `state` is how the title stands on the server's day
+    (the crowded day's date, a revision, video); `holes` what its record lacks (titles.holes_of).
     """
-    r = _on(media, imdb_id, language, state)
+    r = _on(media, imdb_id, language, state, tmdb_id)
+    subs = r.template.subs
+    r.values.update(r.template.hole_slots)
+    if any(name in subs for name in append):
+        r.add_sub_values()
+    if holes is not None:
+        r.add_holes(holes)
     out: list[bytes | memoryview] = []
     r.template.details.fill(r.values, out)
     if append:
         out[-1] = out[-1][:-1]  # reopen the object: drop its closing brace
-        subs = r.template.subs
         for name in append:
             if name in subs:
-                if "LANG" not in r.values:
-                    r.add_sub_values()
                 out.append(b',"%s":' % name.encode())
                 subs[name].fill(r.values, out)
             elif _is_credits(media, name):
@@ -266,19 +298,27 @@ def details_body(
 
 
 def sub_resource_body(
-    media: Media, imdb_id: str, name: str, language: str = DEFAULT_LANGUAGE, state: TitleState = DAY_ZERO
+    media: Media,
+    imdb_id: str,
+    name: str,
+    language: str = DEFAULT_LANGUAGE,
+    state: TitleState = DAY_ZERO,
+    holes: TitleHoles | None = None,
+    tmdb_id: int | None = None,
 ) -> bytes | None:
     """The body of /movie/{id}/{name} or /tv/{id}/{name} alone (None: no such sub-resource).
 
     The same object `details_body(..., append=[name])` embeds under `name`: the course scripts'
     "details, then credits" makes two requests where append_to_response makes one.
     """
-    r = _on(media, imdb_id, language, state)
+    r = _on(media, imdb_id, language, state, tmdb_id)
     out: list[bytes | memoryview] = []
     template = r.template.subs.get(name)
     if template is not None:
-        if "LANG" not in r.values:
-            r.add_sub_values()
+        r.values.update(r.template.hole_slots)
+        r.add_sub_values()
+        if holes is not None:
+            r.add_holes(holes)
         template.fill(r.values, out)
     elif _is_credits(media, name):
         r.append_credits(out, name == "aggregate_credits")
@@ -300,21 +340,36 @@ def find_body(
 ) -> bytes:
     """The body of /find/{imdb_id}?external_source=imdb_id (HTTP 200 even when nothing matches).
 
-    `state` as in `details_body`.
+    `state` as in `details_body`. The title alone: what the server lists, quirks included, is
+    `find_entries_body(titles.find_entries(...))`.
     """
     media = media_of_kind(kind_of(imdb_id, overrides))
-    if media is None or parse_imdb_id(imdb_id) is None:
+    n = parse_imdb_id(imdb_id)
+    if media is None or n is None:
         return FIND_EMPTY
-    r = _on(media, imdb_id, language, state)
-    out: list[bytes | memoryview] = [b'{"movie_results":[' if media == "movie" else b'{"movie_results":[],']
-    if media == "tv":
-        out.append(b'"person_results":[],"tv_results":[')
-    r.template.summary.fill(r.values, out)
-    if media == "movie":
-        out.append(b'],"person_results":[],"tv_results":[],"tv_episode_results":[],"tv_season_results":[]}')
-    else:
-        out.append(b'],"tv_episode_results":[],"tv_season_results":[]}')
-    return b"".join(out)
+    return find_entries_body([(FindEntry(media, imdb_id, tmdb_id_for_number(media, n)), state)], language)
+
+
+def find_entries_body(
+    entries: Sequence[tuple[FindEntry, TitleState]], language: str = DEFAULT_LANGUAGE
+) -> bytes:
+    """The body of /find listing these entries (titles.find_entries), each as it stands, in order."""
+    results: dict[Media, list[bytes | memoryview]] = {"movie": [], "tv": []}
+    for entry, state in entries:
+        r = _on(entry.media, entry.imdb_id, language, state, entry.tmdb_id)
+        out = results[entry.media]
+        if out:
+            out.append(b",")
+        r.template.summary.fill(r.values, out)
+    return b"".join(
+        [
+            b'{"movie_results":[',
+            *results["movie"],
+            b'],"person_results":[],"tv_results":[',
+            *results["tv"],
+            b'],"tv_episode_results":[],"tv_season_results":[]}',
+        ]
+    )
 
 
 def discover_result(

@@ -21,10 +21,15 @@ appeared titles take the next titles of the media after the population, in IMDb 
 new title is new to the listings: details answered for it before (as they answer for any title the
 catalogue knows, listed or not), which the real TMDB would not.
 
-TMDB's change list of day d (`/movie/changes`) names the changed, appeared and gone titles of d.
+TMDB's change list of day d (`/movie/changes`) names the changed, appeared and gone titles of d, and
+on a crowded change day (StandinConfig.crowded_changes: day -> k) k more: the media's first titles in
+IMDb number order, day after crowded day taking the next k (so the first crowded day holds the day-0
+population, the titles a harvest holds, and each crowded day lists ids of its own). They are listed and
+nothing else (TMDB lists edits a body need not show): their bodies keep their revision. A day of more
+than 50,000 ids is how a test reaches TMDB's 500-page limit without a catalogue that large.
 
 Pure helpers for tests (what a refresh must find), in TMDB ids of one media, ascending:
-`changed_ids`, `appeared_ids`, `gone_ids`, `listed_ids` (the change list of one day), `alive`,
+`changed_ids`, `appeared_ids`, `gone_ids`, `crowded_ids`, `listed_ids` (the change list of one day), `alive`,
 `revision_of`, and `exports.export_ids` (an export file's ids in file order).
 """
 
@@ -95,6 +100,9 @@ class DaysConfig(Protocol):
 
     @property
     def kind_overrides(self) -> Mapping[str, Kind]: ...
+
+    @property
+    def crowded_changes(self) -> Mapping[int, int]: ...
 
 
 def today(config: DaysConfig) -> Date:
@@ -257,6 +265,23 @@ def timeline(media: Media, config: DaysConfig) -> Timeline:
     return timeline_of(timeline_key(media, config))
 
 
+def crowded_numbers(config: DaysConfig, media: Media, d: int) -> tuple[int, ...]:
+    """The IMDb numbers a crowded change day lists beyond its changes (none on other days)."""
+    if d not in config.crowded_changes:
+        return ()
+    return _crowded(media, tuple(sorted(config.crowded_changes.items())))[d]
+
+
+@lru_cache(maxsize=4)
+def _crowded(media: Media, crowded: tuple[tuple[int, int], ...]) -> dict[int, tuple[int, ...]]:
+    numbers = list(islice(media_numbers(media), sum(k for _, k in crowded)))
+    out, start = {}, 0
+    for d, k in crowded:
+        out[d] = tuple(numbers[start : start + k])
+        start += k
+    return out
+
+
 def moved(config: DaysConfig) -> bool:
     """Whether anything can differ from day 0 (cheap: day 0 never builds a timeline)."""
     return config.day > 0 and (config.changed_share > 0 or config.new_share > 0 or config.gone_share > 0)
@@ -285,10 +310,16 @@ def gone_ids(config: DaysConfig, media: Media, day: int) -> list[int]:
     return _ids(media, timeline(media, config).day(day).gone)
 
 
+def crowded_ids(config: DaysConfig, media: Media, day: int) -> list[int]:
+    """TMDB ids a crowded change day lists beyond what it changed (ascending; none on other days)."""
+    return _ids(media, crowded_numbers(config, media, day))
+
+
 def listed_ids(config: DaysConfig, media: Media, day: int) -> list[int]:
-    """TMDB's change list of `day`: changed, appeared and gone ids together (ascending)."""
+    """TMDB's change list of `day`: changed, appeared, gone and crowded ids together (ascending)."""
     c = timeline(media, config).day(day)
-    return sorted({*_ids(media, c.changed), *_ids(media, c.appeared), *_ids(media, c.gone)})
+    numbers = {*c.changed, *c.appeared, *c.gone, *crowded_numbers(config, media, day)}
+    return sorted({tmdb_id_for_number(media, n) for n in numbers})
 
 
 def _number_of(media: Media, tmdb_id: int, config: DaysConfig) -> int | None:

@@ -19,19 +19,39 @@ is `export_missing_status` (404; TMDB's CDN is seen answering 403 or 404) with a
 
 The body is streamed: lines are made and compressed a batch at a time into one gzip member, so a
 1.1-million-line file never sits in memory. The ETag names the file's content (kind, date and what
-the catalogue depends on); there is no Content-Length (chunked transfer), as for any streamed body.
+the catalogue depends on); there is no Content-Length (chunked transfer), as for any streamed body
+(but for the quirk's "short-length" files, below).
+
+Quirk "export" (tmdb-quirks.md: partial downloads happen; one JSON object a line, TV lines without
+`adult`, non-ASCII titles common). With it on:
+  - the first download of each file (per name, per server: `Downloads`) is cut short in a way HTTP does
+    not show, in one of two forms (`CUTS`) drawn per file from the seed (`cut_form`), also scripted as
+    faults of those names: "gzip-cut", a chunked body that ends properly (its last chunk sent) but
+    whose gzip stops inside the deflate data (no trailer); "short-length", a Content-Length for the
+    whole file, a body that stops short of it, the connection closed. The cut falls at 25-75 % of the
+    file (`cut_point`). Every download of a "short-length" file carries Content-Length, whole or cut;
+    later downloads are whole. The ETag is the file's, whole or cut.
+  - a share `quirk_rate` of the lines is touched, drawn per file from the seed (`file_lines`): a blank
+    line before it, or a title in another script written as TMDB writes it (UTF-8 as it is: Japanese,
+    Korean, Cyrillic, accented, emoji), or the same with JSON \\u escapes (emoji as surrogate pairs).
+    The export's title then differs from the details' `original_title`, which nothing compares.
+    TV lines have no `adult` with the quirk or without it, as TMDB's never do.
+`export_lines` and `export_ids` are the records (what a reader that skips blank lines sees); the
+file's bytes (`gzip_stream`) hold the blank lines too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import random
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import date as Date
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import orjson
 
@@ -52,6 +72,25 @@ KINDS: Final[dict[str, tuple[Media, bool]]] = {
     "adult_tv_series": ("tv", True),
 }
 _NAME = re.compile(r"(?P<kind>[a-z_]+)_ids_(?P<mm>\d\d)_(?P<dd>\d\d)_(?P<yyyy>\d{4})\.json\.gz")
+QUIRK: Final = "export"
+Cut = Literal["gzip-cut", "short-length"]
+CUTS: Final[tuple[Cut, ...]] = ("gzip-cut", "short-length")  # also the scripted faults' names
+CUT_SHARE: Final = (0.25, 0.75)  # where in the file a cut falls
+_GZIP_HEADER: Final = 10  # bytes zlib writes before the deflate data (no name, no comment)
+_GZIP_TRAILER: Final = 8  # CRC-32 and size after it
+# Titles as the export carries them beside the English ones (quirk "export").
+_NATIVE: Final = (
+    "千と千尋の神隠し",
+    "七人の侍",
+    "となりのトトロ",
+    "기생충",
+    "Брат",
+    "Amélie",
+    "La Cité des enfants perdus",
+    "Ça",
+    "Smultronstället",
+)
+_EMOJI: Final = ("🎬 Cinéma Paradiso", "Søren 🦈", "Ōkami 🐺", "🔥")
 
 
 class ExportConfig(DaysConfig, Protocol):
@@ -62,6 +101,12 @@ class ExportConfig(DaysConfig, Protocol):
 
     @property
     def video_share(self) -> float: ...
+
+    @property
+    def quirks(self) -> frozenset[str]: ...
+
+    @property
+    def quirk_rate(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +156,7 @@ def published(config: ExportConfig, when: Date) -> bool:
 def etag(config: ExportConfig, file: ExportFile) -> str:
     """A strong ETag for the file's content: it depends on the date, not on the server's day."""
     moved = day_of(config, file.date) > 0  # day 0 does not depend on the days' draws
-    key = (
+    key: tuple[object, ...] = (
         repr(timeline_key(file.media, config)) if moved else repr(sorted(config.kind_overrides.items())),
         export_count(file.media, config),
         config.video_share,
@@ -119,6 +164,8 @@ def etag(config: ExportConfig, file: ExportFile) -> str:
         file.date.isoformat(),
         config.base_date.isoformat(),
     )
+    if QUIRK in config.quirks:  # the touched lines are the file's content too (the cut is not)
+        key += (config.seed, config.quirk_rate)
     return '"' + hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest() + '"'
 
 
@@ -141,11 +188,14 @@ def export_numbers(config: ExportConfig, media: Media, day: int) -> Iterator[int
             yield n
 
 
-def export_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
-    """The file's lines (each ending in a newline), in order."""
+def file_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
+    """The file's lines (each ending in a newline), in order; with quirk "export", blank lines and
+    titles in other scripts among them (the module docstring)."""
     media, adult, day = file.media, file.adult, day_of(config, file.date)
     line = timeline(media, config) if day > 0 else None
     dumps = orjson.dumps
+    rate = config.quirk_rate if QUIRK in config.quirks else 0.0
+    draws = random.Random(f"export-lines-{config.seed}-{file_name(media, file.date, adult)}")
     for n in export_numbers(config, media, day):
         imdb_id = imdb_id_from_number(n)
         facts = title_facts(media, imdb_id)
@@ -156,6 +206,14 @@ def export_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
         popularity = dumps(facts.popularity)
         tmdb_id = tmdb_id_for_number(media, n)
         name = dumps(original_title(media, imdb_id))
+        if rate and draws.random() < rate:
+            touch = draws.randrange(4)
+            if touch == 0:
+                yield b"\n"  # a blank line before this one
+            elif touch == 3:  # JSON's \u escapes (json.dumps writes ASCII; emoji as surrogate pairs)
+                name = json.dumps(draws.choice(_NATIVE + _EMOJI)).encode()
+            else:  # UTF-8 as it is, as TMDB writes it
+                name = dumps(draws.choice(_EMOJI if touch == 2 else _NATIVE))
         if media == "movie":
             video = b"true" if video_of(media, imdb_id, config.video_share) else b"false"
             flag = b"true" if adult else b"false"
@@ -164,6 +222,11 @@ def export_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
             )  # fmt: skip
         else:
             yield b'{"id":%d,"original_name":%s,"popularity":%s}\n' % (tmdb_id, name, popularity)
+
+
+def export_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
+    """The file's records (its lines but the blank ones), in order."""
+    return (raw for raw in file_lines(config, file) if raw != b"\n")
 
 
 def export_ids(config: ExportConfig, media: Media, day: int, adult: bool = False) -> list[int]:
@@ -177,7 +240,7 @@ def gzip_stream(config: ExportConfig, file: ExportFile, limit: int | None = None
     lines without finishing the member (a download cut short)."""
     packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip header and trailer
     batch: list[bytes] = []
-    for sent, raw in enumerate(export_lines(config, file)):
+    for sent, raw in enumerate(file_lines(config, file)):
         if limit is not None and sent >= limit:
             yield packer.compress(b"".join(batch)) + packer.flush(zlib.Z_SYNC_FLUSH)  # no trailer
             return
@@ -188,3 +251,64 @@ def gzip_stream(config: ExportConfig, file: ExportFile, limit: int | None = None
             if chunk:
                 yield chunk
     yield packer.compress(b"".join(batch)) + packer.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads cut short (quirk "export", faults "gzip-cut" and "short-length")
+
+
+def _cut_draws(config: ExportConfig, file: ExportFile) -> random.Random:
+    return random.Random(f"export-cut-{config.seed}-{file_name(file.media, file.date, file.adult)}")
+
+
+def cut_form(config: ExportConfig, file: ExportFile) -> Cut:
+    """How the quirk cuts the file's first download: the same for a file whatever the day or server."""
+    return "gzip-cut" if _cut_draws(config, file).random() < 0.5 else "short-length"
+
+
+def cut_point(config: ExportConfig, file: ExportFile, size: int) -> int:
+    """How many of the file's `size` bytes a cut download sends: a point inside the deflate data
+    (after the gzip header, before the last deflate byte), so no trailer ever arrives."""
+    draws = _cut_draws(config, file)
+    draws.random()  # the form's draw
+    lo, hi = _GZIP_HEADER + 1, size - _GZIP_TRAILER - 1
+    if hi < lo:  # too small to place: a file this small still loses its trailer
+        return max(1, size - 1)
+    return min(hi, max(lo, int(size * draws.uniform(*CUT_SHARE))))
+
+
+def cut_stream(config: ExportConfig, file: ExportFile, at: int) -> Iterator[bytes]:
+    """The first `at` bytes of the file's gzip_stream, a batch at a time."""
+    left = at
+    for chunk in gzip_stream(config, file):
+        if len(chunk) >= left:
+            yield chunk[:left]
+            return
+        left -= len(chunk)
+        yield chunk
+
+
+class Downloads:
+    """What one server remembers of its export downloads: the files it served once (the quirk cuts a
+    file's first download only) and the files' sizes (for Content-Length), by ETag."""
+
+    __slots__ = ("_served", "_sizes")
+
+    def __init__(self) -> None:
+        self._served: set[str] = set()
+        self._sizes: dict[str, int] = {}
+
+    def first(self, name: str) -> bool:
+        """Whether this is the first download of the file `name`; from now on it is not."""
+        if name in self._served:
+            return False
+        self._served.add(name)
+        return True
+
+    def size(self, config: ExportConfig, file: ExportFile) -> int:
+        """The file's size in bytes, whole (made once per content: a pass over the file)."""
+        key = etag(config, file)
+        size = self._sizes.get(key)
+        if size is None:
+            size = self._sizes[key] = sum(len(chunk) for chunk in gzip_stream(config, file))
+        return size

@@ -2,11 +2,12 @@
 
 Serves the catalogue (titles.py, bodies.py, discover.py) over real HTTP/1.1 with keep-alive, and
 adds what a harvester must survive: authentication, a strict sliding-window rate limit, latency,
-random 5xx errors and scripted per-path faults. Counts everything in `StandinStats` for tests and benchmarks.
+random 5xx errors and resets, scripted per-path faults and TMDB's quirks (QUIRKS). Counts everything
+in `StandinStats` for tests and benchmarks.
 
 Order of decisions for one request:
     arrival recorded -> rate-limit decision -> latency sleep -> scripted fault -> random error
-    -> authentication -> route
+    -> random reset -> quirks "throttle" and "edge" (the CDN's own answers) -> authentication -> route
 
 so a 429 is decided on arrival (the limiter counts arrivals), every answer including a 429 waits
 the simulated latency, and faults act like a proxy in front of TMDB (before the credential check).
@@ -35,7 +36,9 @@ the export and discover), some go (404). Day 0 answers exactly as a stand-in wit
                                            (`hour`); a missing one is 404 (`export_missing_status`).
                                            Faults scripted for the path act on the download: 5xx and
                                            429 statuses, "reset", "timeout", "truncate" (half the lines,
-                                           then the connection closes), "badjson" (a body not gzip).
+                                           then the connection closes), "badjson" (a body not gzip),
+                                           "gzip-cut" and "short-length" (cut short unseen by HTTP:
+                                           exports.py, quirk "export").
 """
 
 from __future__ import annotations
@@ -60,15 +63,20 @@ from aiohttp import web
 from harvester.config import MAX_APPENDS
 from harvester.items import Media
 
-from . import bodies, changes, days, discover, exports, titles
+from . import bodies, cdn, changes, days, discover, exports, titles
 from .bodies import DEFAULT_LANGUAGE, TitleState
 from .errors import ERRORS, error_body, rate_limit_body
-from .titles import Kind
+from .titles import FindCase, Kind
 
 DEFAULT_TOKEN: Final = "standin-read-access-token"
 DEFAULT_API_KEY: Final = "standin-api-key"
 CONTENT_TYPE: Final = "application/json;charset=utf-8"
-FAULTS: Final = frozenset({"500", "502", "503", "504", "429", "reset", "truncate", "badjson", "timeout"})
+FAULTS: Final = (
+    frozenset({"500", "502", "503", "504", "429", "reset", "truncate", "badjson", "timeout"})
+    | {f"429-{form}" for form in cdn.THROTTLE_FORMS}  # a 429 in one of the CDN's forms (cdn.py)
+    | frozenset(cdn.EDGE_FORMS)  # what the edge sends instead: HTML 5xx, an HTML 200, a 200 error body
+    | frozenset(exports.CUTS)  # an export download cut short where HTTP does not show it (exports.py)
+)
 ROUTES: Final = ("authentication", "find", "movie", "tv", "genre", "discover", "other")
 EXTERNAL_SOURCES: Final = frozenset(
     {
@@ -86,17 +94,25 @@ EXTERNAL_SOURCES: Final = frozenset(
 # TMDB as its users have seen it (../shared/reference/tmdb-quirks.md), off by default. Each quirk, when
 # switched on, touches a share `quirk_rate` of the answers it applies to (drawn from its own seeded
 # generator, so switching quirks on does not move the latency and error draws):
-#   throttle  429s the CDN's way: no Retry-After, Retry-After as an HTTP date, an HTML body
+#   throttle  every 429 (limiter or scripted) in one of the CDN's forms, drawn per answer (cdn.py: no
+#             Retry-After, Retry-After in seconds or as an HTTP date, an HTML body), and 429s out of
+#             the blue (these are what stats.quirks["throttle"] counts)
 #   edge      502/503/504 with HTML bodies from the edge; a 200 whose body is not JSON; a 200 whose
 #             JSON is an error (`"success": false`, TMDB's codes 21 and 40)
 #   append    a details 200 without the append_to_response sections asked for
-#   find      /find naming the id in both movie_results and tv_results, or twice in movie_results
+#   find      /find naming the id in both movie_results and tv_results, or another title of the media
+#             before it (titles.find_entries: a property of the title, drawn from the seed)
 #   changes   change lists with "id": null and "adult": null entries and ids repeated across pages;
 #             page 501 refused with HTTP 422 {"errors": [...]}
-#   export    the first download of each export file cut short (gzip without its trailer)
+#   export    the first download of each export file cut short where HTTP does not show it (a whole
+#             chunked body whose gzip has no trailer, or a body short of its Content-Length); blank
+#             lines and titles in other scripts in the files (not a share: every file's first download;
+#             a share of the lines; exports.py)
 #   holes     details bodies with imdb_id null, "" or malformed, release_date "", popularity and
-#             runtime null, ids beyond 2^31 inside the body
-#   gzip      every API answer gzip-compressed, asked for or not
+#             runtime null, ids beyond 2^31 inside the body (titles.holes_of: a property of the title,
+#             drawn from the seed); and the direct /movie/tt... answering a body without a usable imdb_id
+#   gzip      every API answer gzip-compressed, asked for or not (not a share: all of them; not the
+#             /__standin__ endpoints, nor the export files, which are gzip files already)
 QUIRKS: Final = frozenset({"throttle", "edge", "append", "find", "changes", "export", "holes", "gzip"})
 DEFAULT_QUIRK_RATE: Final = 0.02
 
@@ -122,6 +138,7 @@ class StandinConfig:
     retry_after: float | None = None  # seconds for a Retry-After header on 429; None = no header
     latency: tuple[float, float] = (0.0, 0.0)  # (min_s, max_s) of a uniform per-request delay
     error_rate: float = 0.0  # share of requests answered with a random 500/502/503/504
+    reset_rate: float = 0.0  # share of requests whose connection is reset, unanswered
     seed: int = 0  # of the latency and error-rate draws
     # Request path ("/3/movie/tt0000009") -> faults, consumed one per request to that path.
     faults: dict[str, list[str]] = field(default_factory=dict)
@@ -140,6 +157,9 @@ class StandinConfig:
     changed_share: float = days.DEFAULT_CHANGED_SHARE
     new_share: float = days.DEFAULT_NEW_SHARE
     gone_share: float = days.DEFAULT_GONE_SHARE
+    # Crowded change days: day -> k more ids that day's change list names (days.py), so a test passes
+    # TMDB's 500 pages (50,000 ids) a query without a catalogue that large.
+    crowded_changes: dict[int, int] = field(default_factory=dict)
     # Daily exports (exports.py): titles of the day-0 population in them (None: as many as discover),
     # the hour of the server's today (None: the real UTC time of day; today's files appear at 08:00),
     # the status of a missing file, and the share of movies that are direct-to-video ("video": true).
@@ -151,13 +171,17 @@ class StandinConfig:
     # Quirks (QUIRKS above): which are on, and the share of the answers each applies to that it touches.
     quirks: frozenset[str] = frozenset()
     quirk_rate: float = DEFAULT_QUIRK_RATE
+    # Pins chosen IMDb ids to a /find answer with more than one entry (titles.FindCase), quirk or not:
+    # "ambiguous" (two records both claim the id) and "unclaimed" (neither does) exist only here.
+    find_overrides: dict[str, FindCase] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         lo, hi = self.latency
         if not 0 <= lo <= hi:
             raise ValueError(f"latency must be 0 <= min <= max, not {self.latency}")
-        if not 0 <= self.error_rate <= 1:
-            raise ValueError(f"error_rate must be within [0, 1], not {self.error_rate}")
+        for rate in ("error_rate", "reset_rate"):
+            if not 0 <= getattr(self, rate) <= 1:
+                raise ValueError(f"{rate} must be within [0, 1], not {getattr(self, rate)}")
         if self.rate_limit < 0:
             raise ValueError(f"rate_limit must be >= 0, not {self.rate_limit}")
         for path, faults in self.faults.items():
@@ -176,6 +200,8 @@ class StandinConfig:
                 raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
         if self.day < 0:
             raise ValueError(f"day must be >= 0, not {self.day}")
+        if any(d < 1 or k < 0 for d, k in self.crowded_changes.items()):
+            raise ValueError(f"crowded_changes maps days >= 1 to counts >= 0, not {self.crowded_changes}")
         if (self.export_movies or 0) < 0 or (self.export_tv or 0) < 0:
             raise ValueError("export_movies and export_tv must be >= 0")
         if self.hour is not None and not 0 <= self.hour < 24:
@@ -187,6 +213,9 @@ class StandinConfig:
             )
         if not 0 <= self.quirk_rate <= 1:
             raise ValueError(f"quirk_rate must be within [0, 1], not {self.quirk_rate}")
+        for imdb_id, case in self.find_overrides.items():
+            if titles.parse_imdb_id(imdb_id) is None or case not in titles.FIND_CASES:
+                raise ValueError(f"find_overrides: {imdb_id!r} -> {case!r} (known: {titles.FIND_CASES})")
         if self.export_missing_status not in (403, 404):
             raise ValueError(f"export_missing_status must be 403 or 404, not {self.export_missing_status}")
 
@@ -205,6 +234,7 @@ class StandinStats:
     rate_limited: int = 0  # 429s, from the limiter and from scripted "429" faults
     faults: dict[str, int] = field(default_factory=dict)  # scripted faults served, by name
     random_errors: int = 0  # 5xx answers drawn by error_rate
+    random_resets: int = 0  # connections reset, drawn by reset_rate
     max_window: int = 0  # most arrivals in any sliding 1.0 s window
     max_window_admitted: int = 0  # the same, counting only requests the limiter let through
     first_arrival: float = 0.0  # server clock of the first and the last counted request:
@@ -296,6 +326,7 @@ class StandinServer:
         self._arrivals = SlidingWindow()  # for stats.max_window
         self._admitted = SlidingWindow()  # for stats.max_window_admitted
         self._closing = asyncio.Event()
+        self._downloads = exports.Downloads()  # quirk "export" cuts each file's first download
 
     def quirk(self, name: str) -> bool:
         """Whether quirk `name` touches this answer: it is on, and the draw falls in its share."""
@@ -364,7 +395,7 @@ class StandinServer:
             if hi > 0:
                 await asyncio.sleep(self._rng.uniform(lo, hi))
             if over_count:
-                return self._send(self._too_many(over_count))
+                return self._too_many(over_count)
             planned = cfg.faults.get(path)
             if planned:
                 fault = planned.pop(0)
@@ -373,40 +404,82 @@ class StandinServer:
             if cfg.error_rate > 0 and self._rng.random() < cfg.error_rate:
                 s.random_errors += 1
                 return self._send(_error(self._rng.choice(_RANDOM_ERROR_CODES)))
+            if cfg.reset_rate > 0 and self._rng.random() < cfg.reset_rate:
+                s.random_resets += 1
+                return await self._fault(request, "reset")
+            if self.quirk("throttle"):  # the CDN's 429 out of the blue: its limits are not only ours
+                return self._too_many(self._limit_window.count(self._clock()))
+            if self.quirk("edge"):
+                form, code = self._quirk_rng.choice(cdn.EDGE_FORMS), self._quirk_rng.choice(cdn.OK_ERRORS)
+                return self._edge(form, code)
             return self._send(self._answer(request))
         finally:
             s.in_flight -= 1
 
-    def _too_many(self, count: int) -> _Answer:
-        limit = self.config.rate_limit or 40.0  # a scripted 429 with no limiter: TMDB's usual cap
-        return _Answer(429, rate_limit_body(count, limit), self.config.retry_after)
+    def _too_many(self, count: int, form: str | None = None) -> web.Response:
+        """A 429: TMDB's JSON with `retry_after` as configured, or, with quirk "throttle" (a form drawn
+        per answer) or a scripted "429-<form>", one of the CDN's forms (cdn.THROTTLE_FORMS)."""
+        cfg = self.config
+        limit = cfg.rate_limit or 40.0  # a scripted 429 with no limiter: TMDB's usual cap
+        if form is None and "throttle" in cfg.quirks:
+            form = self._quirk_rng.choice(cdn.THROTTLE_FORMS)
+        if form is None:
+            return self._send(_Answer(429, rate_limit_body(count, limit), cfg.retry_after))
+        wait = cdn.RETRY_AFTER_S if cfg.retry_after is None else cfg.retry_after
+        body, headers = cdn.throttled(form, rate_limit_body(count, limit), wait, time.time())
+        return self._send(_Answer(429, body), headers)
+
+    def _edge(self, form: str, code: int = cdn.OK_ERRORS[0]) -> web.Response:
+        """What the edge answers instead of TMDB (cdn.EDGE_FORMS); "200-error" is TMDB's own error
+        body on a 200, with status_code `code`."""
+        if form == "200-error":
+            return self._send(_error(code))
+        status = int(form.partition("-")[0])
+        body, headers = cdn.page(status)
+        return self._send(_Answer(status, body), headers)
 
     def _count_status(self, status: int) -> None:
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
 
-    def _send(self, answer: _Answer) -> web.Response:
+    def _send(self, answer: _Answer, headers: Mapping[str, str] | None = None) -> web.Response:
+        """The answer as a response; `headers` add to (or replace) the JSON content type."""
         s = self.stats
         self._count_status(answer.status)
-        headers = {"Content-Type": CONTENT_TYPE}
+        all_headers = {"Content-Type": CONTENT_TYPE, **(headers or {})}
         if answer.status == 429:
             s.rate_limited += 1
             if answer.retry_after is not None:
                 # Real servers send whole seconds; fractions keep tests fast and clients must cope.
-                headers["Retry-After"] = f"{answer.retry_after:g}"
-        return web.Response(body=answer.body, status=answer.status, headers=headers)
+                all_headers["Retry-After"] = f"{answer.retry_after:g}"
+        body = self._encoded(answer.body, all_headers)
+        return web.Response(body=body, status=answer.status, headers=all_headers)
+
+    def _encoded(self, body: bytes, headers: dict[str, str]) -> bytes:
+        """With quirk "gzip", the body gzip-compressed (and `headers` saying so), asked for or not:
+        TMDB's API does it whatever the request's Accept-Encoding."""
+        if "gzip" not in self.config.quirks:
+            return body
+        self.stats.quirks["gzip"] = self.stats.quirks.get("gzip", 0) + 1
+        headers["Content-Encoding"] = "gzip"
+        return cdn.gzipped(body)
 
     async def _fault(self, request: web.BaseRequest, fault: str) -> web.StreamResponse:
         if fault in _FAULT_CODES:
             return self._send(_error(_FAULT_CODES[fault]))
         if fault == "429":
-            return self._send(self._too_many(self._limit_window.count(self._clock())))
+            return self._too_many(self._limit_window.count(self._clock()))
+        if fault.startswith("429-"):
+            return self._too_many(self._limit_window.count(self._clock()), fault.removeprefix("429-"))
+        if fault in cdn.EDGE_FORMS:
+            return self._edge(fault)
         transport = request.transport
         if fault == "badjson":
             body = self._answer(request).body
             return self._send(_Answer(200, body[: len(body) // 2]))  # complete HTTP, broken JSON
         if fault == "truncate":
-            body = self._answer(request).body
-            response = web.StreamResponse(status=200, headers={"Content-Type": CONTENT_TYPE})
+            headers = {"Content-Type": CONTENT_TYPE}
+            body = self._encoded(self._answer(request).body, headers)
+            response = web.StreamResponse(status=200, headers=headers)
             response.content_length = len(body)
             self._count_status(200)
             await response.prepare(request)
@@ -466,7 +539,6 @@ class StandinServer:
             return _error(42)
         query = request.query
         language = query.get("language") or DEFAULT_LANGUAGE
-        overrides = self.config.kind_overrides
         if parts == ["authentication"]:
             return _Answer(200, _AUTH_OK)
         if parts in (["genre", "movie", "list"], ["genre", "tv", "list"]):
@@ -488,12 +560,13 @@ class StandinServer:
             if source not in EXTERNAL_SOURCES:
                 return _error(5)
             # Only IMDb ids are modelled: any other source finds nothing (HTTP 200, empty arrays).
-            imdb_id = parts[1] if source == "imdb_id" else ""
-            found = titles.media_of_kind(titles.kind_of(imdb_id, overrides)) if imdb_id else None
-            state = self._state(found, imdb_id) if found else None
-            if found and state is None:
+            entries = titles.find_entries(parts[1], self.config) if source == "imdb_id" else []
+            listed = [(e, st) for e in entries if (st := self._state(e.media, e.imdb_id)) is not None]
+            if len(listed) < len(entries):
                 return _Answer(200, bodies.FIND_EMPTY)  # gone from TMDB (days.py)
-            return _Answer(200, bodies.find_body(imdb_id, language, overrides, state or bodies.DAY_ZERO))
+            if len(listed) > 1:  # quirk "find", or find_overrides (titles.find_case)
+                self.stats.quirks["find"] = self.stats.quirks.get("find", 0) + 1
+            return _Answer(200, bodies.find_entries_body(listed, language))
         if head in ("genre", "discover"):
             return _error(34)
         media: Media = "movie" if head == "movie" else "tv"
@@ -506,9 +579,13 @@ class StandinServer:
         items = [a.strip() for a in query.get("append_to_response", "").split(",") if a.strip()]
         if len(items) > MAX_APPENDS:
             return _error(27)
-        overrides = self.config.kind_overrides
+        cfg = self.config
+        overrides = cfg.kind_overrides
+        tmdb_id: int | None = None
         if title_id.isascii() and title_id.isdigit():
-            imdb_id = titles.imdb_id_for(media, int(title_id), overrides)
+            tmdb_id = int(title_id)
+            # A record only a /find case names (titles.find_entries) answers too.
+            imdb_id = titles.imdb_id_for(media, tmdb_id, overrides) or titles.find_twin(media, tmdb_id, cfg)
         elif title_id.startswith("tt"):
             # The undocumented /movie/tt... form, misbehaviours included; /tv/tt... never works.
             imdb_id = titles.direct_lookup(title_id, overrides) if media == "movie" else None
@@ -517,11 +594,20 @@ class StandinServer:
         state = None if imdb_id is None else self._state(media, imdb_id)
         if imdb_id is None or state is None:
             return _error(34)
+        holes = titles.holes_of(media, imdb_id, cfg)
+        if tmdb_id is None and holes is not None and holes.imdb_id is not None:
+            return _error(34)  # a record without a usable IMDb id is not found by one
+        if tmdb_id is None and self.quirk("holes"):
+            holes = titles.misread(holes, title_id)  # the undocumented path misbehaving
+        elif holes is not None:
+            self.stats.quirks["holes"] = self.stats.quirks.get("holes", 0) + 1
         if sub:
-            body = bodies.sub_resource_body(media, imdb_id, sub, language, state)
+            body = bodies.sub_resource_body(media, imdb_id, sub, language, state, holes, tmdb_id)
             return _error(34) if body is None else _Answer(200, body)
         append = list(dict.fromkeys(items))
-        return _Answer(200, bodies.details_body(media, imdb_id, append, language, state))
+        if append and self.quirk("append"):
+            append = []  # TMDB has answered without the appended sections at all (tmdb-quirks.md)
+        return _Answer(200, bodies.details_body(media, imdb_id, append, language, state, holes, tmdb_id))
 
     def _state(self, media: Media, imdb_id: str) -> TitleState | None:
         """How the title stands on the server's day; None when it is gone (days.py)."""
@@ -537,6 +623,12 @@ class StandinServer:
         return TitleState(date, revision, titles.video_of(media, imdb_id, cfg.video_share))
 
     def _changes(self, media: Media, query: Mapping[str, str]) -> _Answer:
+        # The quirk's draws are seeded by the query (changes.py), not by the order of requests: the
+        # answers it touched are counted here as quirk() counts its own.
+        quirky, hits = "changes" in self.config.quirks, self.stats.quirks
+        if quirky and changes.past_last_page(query.get("page")):
+            hits["changes"] = hits.get("changes", 0) + 1
+            return _Answer(422, changes.PAGE_LIMIT_BODY)  # TMDB's own body: no status_code
         page = discover.parse_page(query.get("page"))
         if page is None:
             return _error(22)
@@ -544,7 +636,11 @@ class StandinServer:
         if isinstance(window, int):
             return _error(window)
         self.stats.changes += 1
-        return _Answer(200, changes.page_body(self.config, media, *window, page))
+        rate = self.config.quirk_rate if quirky else None
+        answer = changes.page_body(self.config, media, *window, page, rate)
+        if answer.planted:
+            hits["changes"] = hits.get("changes", 0) + 1
+        return _Answer(200, answer.body)
 
     # -- the daily exports (files.tmdb.org/p/exports/...) --
 
@@ -573,6 +669,19 @@ class StandinServer:
         limit = None
         if fault == "truncate":
             limit = sum(1 for _ in exports.export_lines(cfg, wanted)) // 2
+        quirky = exports.QUIRK in cfg.quirks and request.method == "GET"
+        form = exports.cut_form(cfg, wanted) if quirky else None
+        cut = fault if fault in exports.CUTS else None
+        if form is not None and fault is None and self._downloads.first(path):
+            cut = form  # the file's first download
+            self.stats.quirks[exports.QUIRK] = self.stats.quirks.get(exports.QUIRK, 0) + 1
+        chunks = exports.gzip_stream(cfg, wanted, limit)
+        if cut is not None or form == "short-length":
+            size = self._downloads.size(cfg, wanted)
+            if (cut or form) == "short-length":  # a "gzip-cut" body stays chunked: it ends properly
+                headers["Content-Length"] = str(size)  # the whole file's, cut or not
+            if cut is not None:
+                chunks = exports.cut_stream(cfg, wanted, exports.cut_point(cfg, wanted, size))
         response = web.StreamResponse(status=200, headers=headers)
         self.stats.exports += 1
         await response.prepare(request)
@@ -580,15 +689,15 @@ class StandinServer:
             await response.write_eof()
             return response
         try:
-            for chunk in exports.gzip_stream(cfg, wanted, limit):
+            for chunk in chunks:
                 await response.write(chunk)
                 await asyncio.sleep(0)  # a batch at a time: the loop keeps serving other requests
         except ConnectionError:
             return response  # the client stopped reading (it had what it wanted): nothing to report
-        if limit is not None and request.transport is not None:
-            request.transport.close()  # no last chunk: the client sees the body cut short
+        if (limit is not None or cut == "short-length") and request.transport is not None:
+            request.transport.close()  # no last chunk, or short of Content-Length: the body is cut short
             return response
-        await response.write_eof()
+        await response.write_eof()  # "gzip-cut" too: the HTTP body ends properly, its gzip does not
         return response
 
     def _plain(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -721,6 +830,7 @@ def main_standin(argv: list[str]) -> int:
     p.add_argument("--retry-after", type=float, default=None, help="send Retry-After on 429 (seconds)")
     p.add_argument("--latency-ms", type=float, nargs=2, metavar=("MIN", "MAX"), default=(0.0, 0.0))
     p.add_argument("--error-rate", type=float, default=0.0, help="share of random 5xx answers")
+    p.add_argument("--reset-rate", type=float, default=0.0, help="share of connections reset unanswered")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--token", action="append", help=f"valid Bearer token, repeatable (default {DEFAULT_TOKEN})"
@@ -766,6 +876,7 @@ def main_standin(argv: list[str]) -> int:
             retry_after=args.retry_after,
             latency=(lo_ms / 1000, hi_ms / 1000),
             error_rate=args.error_rate,
+            reset_rate=args.reset_rate,
             seed=args.seed,
             day=args.day,
             base_date=args.base_date or datetime.now(UTC).date(),

@@ -136,11 +136,21 @@ def _draw_template_facts(media: Media, k: int) -> TemplateFacts:
 
 
 def _companies(f: TemplateFacts) -> list[dict[str, Any]]:
+    # The first company's id is a slot: a title with holes shows an id beyond 2^32 there.
     return [
-        {"id": cid, "logo_path": image_path(f"logo:{cid}") if cid % 3 else None, "name": name,
-         "origin_country": country}
-        for cid, name, country in f.companies
+        {"id": _slot("COMPANY") if i == 0 else cid,
+         "logo_path": image_path(f"logo:{cid}") if cid % 3 else None, "name": name, "origin_country": country}
+        for i, (cid, name, country) in enumerate(f.companies)
     ]  # fmt: skip
+
+
+def _tvdb_id(f: TemplateFacts) -> int:
+    return 70_000 + f.number % 400_000
+
+
+def _hole_slots(f: TemplateFacts) -> dict[str, bytes]:
+    """The template's own values of the slots that a title's holes may replace (titles.TitleHoles)."""
+    return {"RUNTIME": b"%d" % f.runtime, "COMPANY": b"%d" % f.companies[0][0], "TVDB": b"%d" % _tvdb_id(f)}
 
 
 def _countries(f: TemplateFacts) -> list[dict[str, str]]:
@@ -182,7 +192,7 @@ def _movie_details(f: TemplateFacts) -> dict[str, Any]:
         "production_countries": _countries(f),
         "release_date": _slot("DATE"),
         "revenue": f.revenue,
-        "runtime": f.runtime,
+        "runtime": _slot("RUNTIME"),
         "spoken_languages": _spoken(f),
         "status": f.status,
         "tagline": _slot("TAGLINE"),
@@ -410,7 +420,7 @@ def _translations(media: Media, f: TemplateFacts) -> dict[str, Any]:
 def _external_ids(media: Media, f: TemplateFacts) -> dict[str, Any]:
     ids: dict[str, Any] = {"id": _slot("ID"), "imdb_id": _slot("IMDB")}
     if media == "tv":
-        ids.update(freebase_mid=None, freebase_id=None, tvdb_id=70_000 + f.number % 400_000, tvrage_id=None)
+        ids.update(freebase_mid=None, freebase_id=None, tvdb_id=_slot("TVDB"), tvrage_id=None)
     handle = f"{media}{f.number}"
     ids.update(
         wikidata_id=f"Q{10_000 + f.number}" if f.number % 3 else None,
@@ -455,6 +465,9 @@ def _sub_resources(media: Media, f: TemplateFacts) -> dict[str, Any]:
         }  # fmt: skip
     else:
         rating = TV_RATINGS[f.number % len(TV_RATINGS)]
+        subs["lists"] = _paged_empty(with_id=True)
+        subs["episode_groups"] = {"results": [], "id": _slot("ID")}
+        subs["screened_theatrically"] = {"id": _slot("ID"), "results": []}
         subs["content_ratings"] = {
             "results": [{"descriptors": [], "iso_3166_1": c, "rating": rating} for c in ("US", "BR")],
             "id": _slot("ID"),
@@ -471,6 +484,7 @@ class TemplateBodies:
     summary: SlottedJson  # a /find result
     discover: SlottedJson  # a /discover result
     subs: Mapping[str, SlottedJson]
+    hole_slots: Mapping[str, bytes]  # what details and sub-resources fill in where holes may go
 
 
 @cache
@@ -480,7 +494,7 @@ def template_bodies(media: Media, k: int) -> TemplateBodies:
     details = _movie_details(f) if media == "movie" else _tv_details(f)
     subs = {name: _compile(obj) for name, obj in _sub_resources(media, f).items()}
     summary, discover = _compile(_summary(media, f)), _compile(_discover_summary(media, f))
-    return TemplateBodies(f, _compile(details), summary, discover, subs)
+    return TemplateBodies(f, _compile(details), summary, discover, subs, _hole_slots(f))
 
 
 def template_index(media: Media, imdb_id: str) -> int:

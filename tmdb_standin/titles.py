@@ -12,7 +12,13 @@ Kinds (share of canonical ids):
     direct_wrong   1%  /find -> movie_results; /movie/tt... -> the body of ANOTHER movie
 
 TMDB ids: an affine permutation of the IMDb number modulo a prime, one for movies and another for
-TV, so each media has its own id space (as on TMDB) and the inverse is exact.
+TV, so each media has its own id space (as on TMDB) and the inverse is exact. Ids above the prime
+are free: a duplicate entry (find case "ambiguous") lives there.
+
+Quirks a title carries (the server's "holes" and "find", at `quirk_rate` of titles, drawn from the
+seed): holes in its details (`holes_of`) and a /find answer with more than one entry (`find_case`,
+`find_entries`). A real catalogue's holes belong to the record, so the same title shows the same
+ones on every request.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date as Date
 from functools import cache, lru_cache
 from itertools import islice
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, Protocol, get_args
 
 from harvester.items import Media
 
@@ -136,12 +142,17 @@ def tmdb_id_of(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> int
     return _tmdb_id(media, n)
 
 
+def _number_of(media: Media, tmdb_id: int) -> int:
+    """The inverse of `_tmdb_id` (for 1 <= tmdb_id <= _PRIME; 0 or >= _MAX_IMDB: no IMDb number)."""
+    _, b = _AFFINE[media]
+    return ((tmdb_id - 1 - b) * _AFFINE_INV[media]) % _PRIME
+
+
 def imdb_id_for(media: Media, tmdb_id: int, overrides: Mapping[str, Kind] | None = None) -> str | None:
     """The inverse of `tmdb_id_of`: the IMDb id behind /movie/{tmdb_id} or /tv/{tmdb_id}, or None."""
     if not 1 <= tmdb_id <= _PRIME:
         return None
-    _, b = _AFFINE[media]
-    n = ((tmdb_id - 1 - b) * _AFFINE_INV[media]) % _PRIME
+    n = _number_of(media, tmdb_id)
     if not 0 < n < _MAX_IMDB:
         return None
     imdb_id = imdb_id_from_number(n)
@@ -158,11 +169,15 @@ def direct_lookup(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> 
     n = parse_imdb_id(imdb_id)
     assert n is not None  # only canonical ids hash to a known kind, unless pinned by an override
     # The next plain movie: a stable, plausible mix-up (a neighbouring id).
+    return next(_neighbours("movie", n, overrides), None)
+
+
+def _neighbours(kind: Kind, n: int, overrides: Mapping[str, Kind] | None) -> Iterator[str]:
+    """The IMDb ids after number n whose kind is plainly `kind`, in order."""
     for m in range(n + 1, _MAX_IMDB):
         other = imdb_id_from_number(m)
-        if kind_of(other, overrides) == "movie":
-            return other
-    return None
+        if kind_of(other, overrides) == kind:
+            yield other
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,3 +321,155 @@ def video_of(media: Media, imdb_id: str, share: float) -> bool:
     if media != "movie" or share <= 0:
         return False
     return int.from_bytes(digest(f"video:{imdb_id}"), "big") % 1_000_000 < share * 1_000_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Quirks a title carries (tmdb-quirks.md): holes in its details, more than one /find entry
+
+
+class QuirkConfig(Protocol):
+    """What the per-title quirks depend on (StandinConfig has these fields)."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def quirks(self) -> frozenset[str]: ...
+
+    @property
+    def quirk_rate(self) -> float: ...
+
+    @property
+    def kind_overrides(self) -> Mapping[str, Kind]: ...
+
+    @property
+    def find_overrides(self) -> Mapping[str, FindCase]: ...
+
+
+def _drawn(key: str, rate: float) -> HashDraws | None:
+    """The title's draws when it falls in the share `rate` (1.0: every title), else None."""
+    d = HashDraws(digest(key, 16))
+    return d if d.unit() < rate else None
+
+
+# What TMDB has shown for a record's imdb_id besides the id itself: JSON values, as served.
+BAD_IMDB_IDS: tuple[bytes, ...] = (b"null", b'""', b'"tt12"', b'"nm0000001"')
+BIG_ID_FLOOR = 2**32  # ids "larger than 2^32" (tmdb-quirks.md): past any 32-bit integer
+
+
+class TitleHoles(NamedTuple):
+    """What a title's details show instead of a value (None / False: the value itself)."""
+
+    imdb_id: bytes | None  # one of BAD_IMDB_IDS (movie details and external_ids)
+    date: bool  # release_date (first_air_date) ""
+    popularity: bool  # null
+    runtime: bool  # null (movies)
+    big_id: int | None  # its first production company's id (and a series' tvdb_id), >= BIG_ID_FLOOR
+
+
+def holes_of(media: Media, imdb_id: str, config: QuirkConfig) -> TitleHoles | None:
+    """The holes of a title's details with the "holes" quirk on (None: a whole record).
+
+    A title whose record lacks a usable imdb_id (half of them) cannot be found by that IMDb id:
+    /find and the direct lookup miss it (see `find_entries`); it is reached by its TMDB id.
+    """
+    if "holes" not in config.quirks:
+        return None
+    d = _drawn(f"holes:{config.seed}:{media}:{imdb_id}", config.quirk_rate)
+    if d is None:
+        return None
+    bad = d.below(2 * len(BAD_IMDB_IDS))
+    return TitleHoles(
+        imdb_id=BAD_IMDB_IDS[bad] if bad < len(BAD_IMDB_IDS) else None,
+        date=d.below(2) == 0,
+        popularity=d.below(2) == 0,
+        runtime=media == "movie" and d.below(2) == 0,
+        big_id=BIG_ID_FLOOR + d.below(2**31),
+    )
+
+
+def misread(holes: TitleHoles | None, asked: str) -> TitleHoles:
+    """The holes of a direct lookup `/movie/{asked}` misbehaving: the body's imdb_id unusable."""
+    bad = BAD_IMDB_IDS[digest(f"misread:{asked}")[0] % len(BAD_IMDB_IDS)]
+    return (holes or TitleHoles(None, False, False, False, None))._replace(imdb_id=bad)
+
+
+# /find naming more than the title (tmdb-quirks.md, "Looking titles up"):
+#   dual       also in the other media's results: TMDB holds the IMDb id as a movie and as a series,
+#              and both records claim it (/tv/{id} of a movie's twin answers the series)
+#   merged     another title of the media listed first, whose details carry its own IMDb id (TMDB
+#              keeps an IMDb id that IMDb has since merged into another)
+#   ambiguous  the title and a duplicate record (an id above the prime): both claim the IMDb id
+#   unclaimed  two other titles of the media, neither claiming it
+# The quirk draws dual and merged; ambiguous and unclaimed only come from StandinConfig.find_overrides.
+FindCase = Literal["dual", "merged", "ambiguous", "unclaimed"]
+FIND_CASES: tuple[FindCase, ...] = get_args(FindCase)
+OTHER_MEDIA: dict[Media, Media] = {"movie": "tv", "tv": "movie"}
+
+
+def find_case(imdb_id: str, config: QuirkConfig) -> FindCase | None:
+    """How /find names this IMDb id beside the title itself (None: the title alone)."""
+    pinned = config.find_overrides.get(imdb_id)
+    if pinned is not None:
+        return pinned
+    if "find" not in config.quirks:
+        return None
+    d = _drawn(f"find:{config.seed}:{imdb_id}", config.quirk_rate)
+    return None if d is None else ("dual" if d.below(2) == 0 else "merged")
+
+
+class FindEntry(NamedTuple):
+    media: Media
+    imdb_id: str  # the title whose summary the entry shows
+    tmdb_id: int  # the id /find names (a duplicate's is not the title's own)
+
+
+def duplicate_id(n: int) -> int:
+    """The TMDB id of the duplicate record of IMDb number n (find case "ambiguous"): above the prime."""
+    return _PRIME + n
+
+
+def find_entries(imdb_id: str, config: QuirkConfig) -> list[FindEntry]:
+    """The entries /find?external_source=imdb_id lists for an IMDb id, in order (empty: none)."""
+    overrides = config.kind_overrides
+    media = media_of_kind(kind_of(imdb_id, overrides))
+    n = parse_imdb_id(imdb_id)
+    if media is None or n is None:
+        return []
+    holes = holes_of(media, imdb_id, config)
+    if holes is not None and holes.imdb_id is not None:
+        return []  # the record holds no usable IMDb id: nothing to match it by
+    own = FindEntry(media, imdb_id, _tmdb_id(media, n))
+    case = find_case(imdb_id, config)
+    if case == "dual":
+        other = OTHER_MEDIA[media]
+        twin_holes = holes_of(other, imdb_id, config)
+        if twin_holes is None or twin_holes.imdb_id is None:
+            return [own, FindEntry(other, imdb_id, _tmdb_id(other, n))]
+    elif case == "merged":
+        merged = next(_neighbours(media, n, overrides))
+        return [FindEntry(media, merged, tmdb_id_of(merged, overrides)), own]
+    elif case == "ambiguous":
+        return [own, FindEntry(media, imdb_id, duplicate_id(n))]
+    elif case == "unclaimed":
+        others = islice(_neighbours(media, n, overrides), 2)
+        return [FindEntry(media, i, tmdb_id_of(i, overrides)) for i in others]
+    return [own]
+
+
+def find_twin(media: Media, tmdb_id: int, config: QuirkConfig) -> str | None:
+    """The IMDb id behind /{media}/{tmdb_id} when only a /find case makes it answer: the other-media
+    record of a "dual" title, or the duplicate record of an "ambiguous" one (else None)."""
+    case: FindCase
+    if tmdb_id < 1:
+        return None
+    if tmdb_id > _PRIME:
+        n, owner, case = tmdb_id - _PRIME, media, "ambiguous"
+    else:
+        n, owner, case = _number_of(media, tmdb_id), OTHER_MEDIA[media], "dual"
+    if not 0 < n < _MAX_IMDB:
+        return None
+    imdb_id = imdb_id_from_number(n)
+    if media_of_kind(kind_of(imdb_id, config.kind_overrides)) != owner:
+        return None
+    return imdb_id if find_case(imdb_id, config) == case else None

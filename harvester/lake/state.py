@@ -176,6 +176,10 @@ class RefreshPlan(msgspec.Struct, frozen=True):
     entered: int  # ids the selection has now and the harvest has not
     left: int  # ids the harvest holds and the selection no longer has
     pages: int  # change-list pages read
+    # Defaults: a plan saved before these were counted reads as none.
+    revisited: int = 0  # held ids of the revisit slices, neither changed nor left (source/revisit.py)
+    unlisted: int = 0  # ids TMDB would not list: days of more than 500 change-list pages
+    junk: int = 0  # change-list entries without a usable id ("id": null)
 
 
 class SourceProgress(msgspec.Struct):

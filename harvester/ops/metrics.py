@@ -49,6 +49,9 @@ def summary_metrics(s: Summary) -> list[Metric]:
         Metric("AchievedRate", "Count/Second", s.achieved_rps),
         Metric("Objects", "Count", s.objects),
         Metric("Bytes", "Bytes", s.bytes_written),
+        # A refresh's: 0 in a full run, so an alarm on ChangesUnlisted > 0 always has data.
+        Metric("Revisited", "Count", s.refresh.revisited if s.refresh else 0),
+        Metric("ChangesUnlisted", "Count", s.refresh.changes_unlisted if s.refresh else 0),
     ]
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 import msgspec
 
-from ..lake.state import RunCounts
+from ..lake.state import RefreshPlan, RunCounts
 
 
 @dataclass
@@ -42,6 +42,32 @@ class SourceSummary(msgspec.Struct, frozen=True, kw_only=True):
     selected: int
 
 
+class RefreshSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A refresh run's plan (source/refresh.py), as planned at its start."""
+
+    changed: int
+    entered: int
+    left: int
+    revisited: int
+    change_pages: int
+    changes_unlisted: int  # ids TMDB would not list (a day past 500 change-list pages): never silent
+    changes_junk: int  # change-list entries without a usable id, skipped
+
+
+def refresh_summary(plan: RefreshPlan | None) -> RefreshSummary | None:
+    if plan is None:
+        return None
+    return RefreshSummary(
+        changed=plan.changed,
+        entered=plan.entered,
+        left=plan.left,
+        revisited=plan.revisited,
+        change_pages=plan.pages,
+        changes_unlisted=plan.unlisted,
+        changes_junk=plan.junk,
+    )
+
+
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
     """One invocation's report: printed by the CLI, returned to Lambda, stored as `summary.json`."""
 
@@ -65,6 +91,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: float
     output: str
     run_totals: RunCounts  # the whole run's counts, all invocations
+    refresh: RefreshSummary | None = None  # a refresh run's plan
 
 
 def format_summary(summary: Summary) -> str:
@@ -92,6 +119,16 @@ def format_summary(summary: Summary) -> str:
         names = ", ".join(summary.final_failures[:10])
         more = len(summary.final_failures) - 10
         lines.append(f"failed for good  {names}{f' and {more} more' if more > 0 else ''}")
+    r = summary.refresh
+    if r is not None:
+        lines.append(
+            f"refresh          changed {r.changed}, entered {r.entered}, left {r.left}, revisited "
+            f"{r.revisited}  (change-list pages {r.change_pages}, entries without an id {r.changes_junk})"
+        )
+        if r.changes_unlisted:
+            lines.append(
+                f"not listed       {r.changes_unlisted} changed ids (a change list past TMDB's 500 pages)"
+            )
     t = summary.run_totals
     lines.append(
         f"whole run        harvested {t.harvested}, misses {t.misses}, failures {t.failed}, "

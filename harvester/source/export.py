@@ -22,6 +22,14 @@ goes on with the file it started, positions unchanged; a file whose ETag changed
 The source's identity is its configuration (URL, media, date or "latest", filters): a changed
 setting is another harvest, and a refresh (a new run) takes the latest file of its own day, which
 `listing()` reads for it.
+
+Whole files only: a download cut short (export_stream.short_of: short of its Content-Length, or a
+gzip without its trailer) is downloaded again, and raises TmdbUnavailable (exit 5) if it stays short,
+at the end of the file, after its records. So nothing is recorded from a file before one download of
+it was read whole: a full harvest's count (the runner's, in the first invocation, before the first
+title; its result is kept in the state, so a resume neither counts nor downloads twice) is that read,
+and the titles then come from the same file (pinned by its ETag); a refresh's `listing()` is read to
+its end before the refresh decides what entered or left, so a partial file never makes a title `left`.
 """
 
 from __future__ import annotations
@@ -131,8 +139,9 @@ class ExportSource:
         self.stats = InputCounts()
         self.download = DownloadCounts()  # of the last pass
 
-    # A full pass downloads the file once more (~10 MB for the movies); the runner counts once per
-    # harvest, and the progress total of a multi-hour harvest is worth it.
+    # A full pass downloads the file once more (~26 MiB for the movies); the runner counts once per
+    # harvest, before the first title. Keep it: that pass is also what reads the file whole before
+    # anything of it is recorded (the module docstring).
     count_is_cheap = True
 
     def describe(self) -> str:
@@ -236,7 +245,9 @@ class ExportSource:
                     yield Title(pos, media, tmdb_id=tmdb_id)
 
     async def listing(self, ctx: Prepare) -> AsyncGenerator[int, None]:
-        """The ids the latest export selects now (for a refresh: source/refresh.py), not the run's pin."""
+        """The ids the latest export selects now (for a refresh: source/refresh.py), not the run's pin.
+        Raises TmdbUnavailable at the end of a file that stays short: only a listing read to its end
+        says what left."""
         async with aclosing(self._selected(await self._resolve(), InputCounts())) as ids:
             async for block in ids:
                 for tmdb_id in block:

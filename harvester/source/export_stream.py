@@ -8,6 +8,19 @@ fall back on; a body that is not a gzip of JSON lines, or a file whose ETag is n
 breaks in the middle starts over from the beginning and skips the records already delivered, so the
 caller sees every record once, in file order.
 
+A body is the whole file only when it ends where the file does (`short_of`), whatever HTTP said: as
+many bytes as its Content-Length, when it has one, and a gzip stream that ends with a member's trailer
+(zlib's eof: the member's CRC-32 and size read and checked). After a member only another whole member
+may follow (RFC 1952 files may be concatenated, as `gzip -d` reads them; TMDB's have one); anything
+else after it is not gzip (a SourceError). A body that ends short of either is a download cut short
+(a proxy, a reset at the end, a chunked body whose gzip stops early): tried again like any broken
+download, and `TmdbUnavailable` if it stays short. The check comes after the body's last record is
+delivered, so a caller must not act on a file's records as a whole (what left a listing, the count of
+a selection) before the generator has ended: it raises at the end of a short file.
+
+Lines: blank (or whitespace-only) lines are skipped, not malformed; a TV line has no `adult` (read as
+not adult); titles are not decoded, so any UTF-8 or \\u escape in them is only skipped over.
+
 Memory stays flat whatever the file's size: a chunk of at most CHUNK_SIZE compressed bytes is
 decompressed (about 6x as much text), cut at its last newline, and its complete lines are decoded at
 once; nothing else is kept but the partial last line. No credential goes to the export host: the
@@ -144,7 +157,8 @@ _DECODER = msgspec.json.Decoder(ExportLine)
 
 
 def decode_block(block: bytes, counts: DownloadCounts) -> list[ExportLine]:
-    """The records of a block of lines; a line that is not a record is counted as malformed."""
+    """The records of a block of lines; a line that is not a record is counted as malformed, a blank
+    line is nothing (msgspec's decode_lines skips blank lines too)."""
     try:
         return _DECODER.decode_lines(block)
     except msgspec.DecodeError:
@@ -160,6 +174,17 @@ def decode_block(block: bytes, counts: DownloadCounts) -> list[ExportLine]:
             if counts.malformed <= 5:
                 log.warning("export: not a record: %r", line[:80])
     return found
+
+
+def short_of(gunzip: Gunzip, received: int, length: int | None) -> str | None:
+    """Why a body that has ended is not the whole file (a download cut short), or None if it is:
+    fewer bytes than its Content-Length (`length`, None without one), or a gzip stream that stops
+    before a member's trailer."""
+    if length is not None and received != length:
+        return f"the body ended after {received} of its {length} bytes"
+    if not gunzip.complete:
+        return "the body ended inside the gzip stream (no trailer)"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,24 +252,30 @@ async def blocks(
     async with _session() as session:
         while True:
             counts.attempts += 1
-            seen = 0
+            seen = received = 0
+            tally = DownloadCounts()  # this try's malformed lines: a try starts over, so the most any try saw
             try:
                 async with session.get(url) as response:
                     _check(response, url, etag)
+                    length = response.content_length
                     gunzip, lines = Gunzip(), LineBlocks()
                     async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+                        received += len(chunk)
                         counts.bytes += len(chunk)
                         counts.chunks += 1
-                        block = decode_block(lines.feed(gunzip.feed(chunk)), counts)
+                        block = decode_block(lines.feed(gunzip.feed(chunk)), tally)
+                        counts.malformed = max(counts.malformed, tally.malformed)
                         seen += len(block)
                         if seen > delivered:
                             fresh = block[len(block) - (seen - delivered) :]
                             delivered, failures = seen, 0
                             counts.records += len(fresh)
                             yield fresh
-                    if not gunzip.complete:
-                        raise _Transient("the body ended inside the gzip stream")
-                    block = decode_block(lines.finish(), counts)
+                    reason = short_of(gunzip, received, length)
+                    if reason is not None:
+                        raise _Transient(reason)
+                    block = decode_block(lines.finish(), tally)
+                    counts.malformed = max(counts.malformed, tally.malformed)
                     seen += len(block)
                     if seen > delivered:
                         fresh = block[len(block) - (seen - delivered) :]

@@ -1,16 +1,22 @@
 """HTTP to TMDB: authentication, pacing, retries, and error translation at this boundary.
 
 Every request waits for the shared `RateLimiter` right before it is sent. Answers are classified as
-TMDB documents them:
+TMDB (and its CDN, ../shared/reference/tmdb-quirks.md) sends them:
   200, 404                  -> returned to the caller (a 404 is an answer: "no such title")
+  200 with "success": false -> TMDB's error body on a 200 (codes 21 and 40): retried as below,
+                               reason `error_body status_code N`
   401                       -> CredentialError: stop the run, retrying cannot help
-  429                       -> the limiter learns the server's real limit from it; every worker
-                               pauses for Retry-After, or backs off when the limiter cannot explain
-                               the 429 (exponential, jittered); retried
-  5xx, reset, timeout,
-  truncated or invalid JSON -> retried with back-off, up to `max_retries`
+  429, whatever its body    -> the limiter learns the server's real limit from it; every worker
+  and headers                  pauses for Retry-After (seconds or an HTTP date), or backs off when
+                               there is none and the limiter cannot explain the 429 (exponential,
+                               jittered); retried, and never taken for an answer
+  5xx (TMDB's JSON or the
+  edge's HTML), reset,
+  timeout, truncated or
+  invalid JSON (say, HTML)  -> retried with back-off, up to `max_retries`
   anything else (400, 422)  -> RequestFailed: a bug in our request, recorded for that title
 Exceptions from aiohttp carry the URL, which may hold an api_key: we keep only their class name.
+Answers may come gzip-compressed, asked for or not: aiohttp decompresses them.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 import msgspec
@@ -38,6 +45,10 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 MAX_THROTTLED = 30  # 429s tolerated for one request before it is recorded as failed
+# TMDB's error bodies are ~100 bytes and a title's 10-60 KB: only bodies below this are looked into.
+ERROR_BODY_MAX = 1024
+TMDB_API_HOST = "api.themoviedb.org"
+CDN_CONNECTIONS = 20  # per IP, as TMDB staff have stated it for the CDN in front of the API
 
 
 class RequestFailed(HarvesterError):
@@ -89,6 +100,32 @@ class ClientCounters:
     retries: int = 0
 
 
+def connection_warning(base_url: str, concurrency: int) -> str | None:
+    """What to warn about at start when `concurrency` passes the connections TMDB's CDN allows an IP.
+    Only for TMDB's own API: a stand-in or a proxy has limits of its own."""
+    if concurrency <= CDN_CONNECTIONS or urlsplit(base_url).hostname != TMDB_API_HOST:
+        return None
+    return (
+        f"tmdb.concurrency is {concurrency}, but TMDB's CDN is reported to allow {CDN_CONNECTIONS} "
+        f"connections per IP: connections beyond that may be refused or reset; "
+        f"set concurrency to {CDN_CONNECTIONS} or less"
+    )
+
+
+def refuse_error_body(body: bytes) -> None:
+    """Raise UnusableBody for a 200 that carries TMDB's error body (`"success": false`; codes 21 and
+    40 come on a 200). Checked before every decoder: a body of 1 KiB or more costs one length test."""
+    if len(body) >= ERROR_BODY_MAX or b'"success"' not in body:
+        return
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return  # the decoder will call it invalid
+    if isinstance(data, dict) and data.get("success") is False:
+        code = data.get("status_code")
+        raise UnusableBody(f"error_body status_code {code if isinstance(code, int) else None}")
+
+
 def _error_fields(body: bytes) -> tuple[int | None, str]:
     try:
         data = orjson.loads(body)
@@ -97,7 +134,16 @@ def _error_fields(body: bytes) -> tuple[int | None, str]:
     if not isinstance(data, dict):
         return None, ""
     code = data.get("status_code")
-    return (code if isinstance(code, int) else None), str(data.get("status_message", ""))[:200]
+    message = data.get("status_message")
+    errors = data.get("errors")  # list endpoints past page 500: HTTP 422 {"errors": [...]}, no code
+    if message is None and isinstance(errors, list):
+        message = "; ".join(map(str, errors))
+    return (code if isinstance(code, int) else None), str(message or "")[:200]
+
+
+def _refusal(status: int, body: bytes) -> str:
+    code, message = _error_fields(body)
+    return f"http_{status}" + (f" status_code {code}" if code is not None else "") + f": {message}"
 
 
 class TmdbClient:
@@ -129,6 +175,9 @@ class TmdbClient:
         self.counters = ClientCounters()
 
     async def __aenter__(self) -> TmdbClient:
+        warning = connection_warning(self._base, self._settings.concurrency)
+        if warning is not None:
+            log.warning("%s", warning)
         # One pooled connection per worker: keep-alive saves a TCP (and TLS) handshake per request.
         connector = aiohttp.TCPConnector(
             limit=self._settings.concurrency, ttl_dns_cache=300, enable_cleanup_closed=True
@@ -189,6 +238,7 @@ class TmdbClient:
                     self._limiter.accepted(grant)
                 if status == 200:
                     try:
+                        refuse_error_body(body)
                         data = decode(body)
                     except INVALID_BODY:
                         reason = "invalid_json"
@@ -207,17 +257,18 @@ class TmdbClient:
                     explained = self._limiter.throttled(grant)
                     if throttles > MAX_THROTTLED:
                         raise RequestFailed(f"throttled {throttles} times", transient=True)
-                    delay = retry_after_seconds(resp.headers.get("Retry-After"))
-                    if delay is None and not explained:
+                    # TMDB's CDN sends no Retry-After; a 0 (or a date already past: clocks differ)
+                    # is no reason to hammer either when the limiter cannot explain the 429.
+                    delay = retry_after_seconds(resp.headers.get("Retry-After"), time.time())
+                    if not delay and not explained:
                         delay = backoff_delay(min(throttles - 1, 6), self._rng)
-                    if delay is not None:
+                    if delay:
                         self._limiter.pause(delay)
                     continue  # the limiter makes us wait; a 429 does not use up max_retries
                 elif status in RETRYABLE_STATUS or status >= 500:
                     reason = f"http_{status}"
                 else:
-                    code, message = _error_fields(body)
-                    raise RequestFailed(f"http_{status} status_code {code}: {message}", transient=False)
+                    raise RequestFailed(_refusal(status, body), transient=False)
             failures += 1
             if failures > self._settings.max_retries:
                 raise RequestFailed(f"{reason} after {failures} attempts", transient=True)
