@@ -19,7 +19,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .config import Credentials, Settings, media_of
+from .config import Credentials, Settings, harvest_id, media_of
 from .lake.selection import load_selection
 from .lake.sink import Sink, open_sink
 from .lake.state import StateStore, state_key
@@ -116,7 +116,7 @@ async def refresh_lines(
     """What `refresh` would do now, read from the sink's state (nothing is written). `selected`: what
     a listing source selects now (entered ones are fetched), None for a CSV or id list."""
     media = media_of(settings.source)
-    old = await StateStore(sink, state_key(settings.source.type, media)).load()
+    old = await StateStore(sink, state_key(harvest_id(settings))).load()
     if old is None or (not old.complete and old.mode == "run"):
         return ["refresh     no complete run yet: `refresh` would run (or resume) the full harvest above"]
     if not old.complete:

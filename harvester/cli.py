@@ -19,13 +19,17 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import config as config_mod
 from .command import EXIT_INTERNAL, report_summary, run_command
 from .config import Credentials
 from .errors import CredentialError, HarvesterError, Interrupted, TmdbUnavailable
-from .ops.logs import harvest_name, setup_logging
+from .ops.logs import harvest_name, redact, setup_logging
 from .secret import load_credentials
+
+if TYPE_CHECKING:
+    from .fleet import Outcome
 
 log = logging.getLogger("harvester")
 STANDIN_COMMANDS = ("demo", "standin")  # run by the stand-in's own program, see _hand_over_to_standin
@@ -87,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="audit the harvest a config describes in its sink; writes nothing")
     verify.add_argument("config", help="path to the TOML config")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    for listed in (run, refresh, check, verify):
+        listed.add_argument(
+            "--only",
+            type=_names,
+            metavar="NAME[,NAME]",
+            help="of a config that lists harvests ([[harvest]]), take only these",
+        )
 
     genres = sub.add_parser("genres", help="list TMDB's genre ids and names")
     genres.add_argument("media", nargs="?", choices=["movie", "tv"], default="movie")
@@ -134,13 +145,28 @@ def _hand_over_to_standin(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "tmdb_standin", *argv])
 
 
-async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
-    settings = config_mod.load(args.config)
-    _require(credentials)
-    from .runner import harvest
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--only takes harvest names, comma-separated")
+    return names
 
+
+def _deployment(args: argparse.Namespace) -> config_mod.Deployment:
+    deployment = config_mod.load_deployment(args.config)
+    return deployment.only(args.only) if args.only else deployment
+
+
+async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
+    deployment = _deployment(args)
+    _require(credentials)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.max_runtime if args.max_runtime else None
+    if deployment.listed:
+        return await _run_list(args, deployment, credentials, stop, deadline)
+    settings = deployment.harvests[0]
+    from .runner import harvest
+
     result = await harvest(
         settings,
         credentials,
@@ -162,6 +188,50 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
     raise Interrupted("stopped before the end; progress is saved: run the same command to resume")
 
 
+async def _run_list(
+    args: argparse.Namespace,
+    deployment: config_mod.Deployment,
+    credentials: Credentials,
+    stop: asyncio.Event,
+    deadline: float | None,
+) -> int:
+    """Every harvest of the list at once (fleet.py): each one's summary, then the total; the exit code
+    is the most urgent of theirs, and each failure is one line naming its harvest."""
+    from .fleet import format_fleet, harvest_all
+
+    fleet = await harvest_all(
+        deployment,
+        credentials,
+        mode="refresh" if args.command == "refresh" else "run",
+        fresh=getattr(args, "fresh", False),
+        stop=stop,
+        deadline=deadline,
+        grace_s=args.grace,
+        progress=not args.no_progress,
+    )
+    by_name = {h.name: h for h in deployment.harvests}
+    for outcome in fleet.outcomes:
+        print(f"== harvest {outcome.name}: exit {outcome.exit_code}", flush=True)
+        if outcome.summary is not None:
+            report_summary(outcome.summary, harvest_name(by_name[outcome.name]), metrics_flag=args.metrics)
+    print(format_fleet(fleet), flush=True)
+    for outcome in fleet.outcomes:
+        if outcome.error is not None or outcome.internal is not None:
+            why = redact(str(outcome.error or outcome.internal), credentials.secrets())
+            print(f'harvester: error: harvest "{outcome.name}": {why}', file=sys.stderr)
+        elif outcome.exit_code != 0:
+            print(f'harvester: harvest "{outcome.name}": {_incomplete(outcome)}', file=sys.stderr)
+    return fleet.exit_code
+
+
+def _incomplete(outcome: Outcome) -> str:
+    summary = outcome.summary
+    assert summary is not None
+    if outcome.exit_code == Interrupted.exit_code:
+        return "stopped before the end; progress is saved: run the same command to resume"
+    return f"{summary.pending} titles still fail after their retries; the next run tries them first"
+
+
 def _require(credentials: Credentials) -> None:
     if not credentials.present:
         raise CredentialError(
@@ -170,21 +240,31 @@ def _require(credentials: Credentials) -> None:
 
 
 async def _check(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
-    settings = config_mod.load(args.config)
+    deployment = _deployment(args)
     _require(credentials)
     from .check import check
 
-    print(await check(settings, credentials))
+    for settings in deployment.harvests:
+        if deployment.listed:
+            print(f"== harvest {settings.name}", flush=True)
+        print(await check(settings, credentials), flush=True)
     return 0
 
 
 async def _verify(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
-    settings = config_mod.load(args.config)  # no credential: the audit reads the sink only
-    from .verify import format_report, report_json, require_clean, verify
+    deployment = _deployment(args)  # no credential: the audit reads the sink only
+    from .verify import format_report, report_json, reports_json, require_clean, verify
 
-    report = await verify(settings, stop)
-    print(report_json(report) if args.json else format_report(report))
-    require_clean(report)
+    reports = [await verify(settings, stop) for settings in deployment.harvests]
+    if args.json:
+        print(report_json(reports[0]) if not deployment.listed else reports_json(reports))
+    else:
+        for settings, report in zip(deployment.harvests, reports, strict=True):
+            if deployment.listed:
+                print(f"== harvest {settings.name}")
+            print(format_report(report))
+    for report in reports:
+        require_clean(report)
     return 0
 
 

@@ -17,7 +17,7 @@ import os
 import re
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
@@ -123,10 +123,67 @@ class RefreshSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One harvest: what to take (source), from where (tmdb), to where (sink). `name` names its state,
+    lease and summary; "" (a config of one harvest without a name) keeps the keys of its kind."""
+
     tmdb: TmdbSettings = msgspec.field(default_factory=TmdbSettings)
     source: SourceSettings = msgspec.field(default_factory=SourceSettings)
     sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
     refresh: RefreshSettings = msgspec.field(default_factory=RefreshSettings)
+    name: str = ""
+
+
+class HarvestSink(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What one harvest of a list may set for itself; the rest of [sink] (where, the lease) is shared."""
+
+    partition: str | None = None  # default in a list: "<name>/{yyyy}/{mm}/{dd}", a table folder each
+    format: OutputFormat | None = None
+    compression: Compression | None = None
+    chunk_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    max_object_mb: Annotated[float, msgspec.Meta(ge=0, le=5_000_000)] | None = None
+
+
+class HarvestEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[[harvest]]` table."""
+
+    name: str
+    source: SourceSettings = msgspec.field(default_factory=SourceSettings)
+    sink: HarvestSink = msgspec.field(default_factory=HarvestSink)
+    refresh: RefreshSettings | None = None  # default: the shared [refresh]
+
+
+class ConfigFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A config document: one harvest (`[source]`, optionally `name`), or a list of them (`[[harvest]]`)
+    sharing `[tmdb]`, `[sink]` and `[refresh]`."""
+
+    tmdb: TmdbSettings = msgspec.field(default_factory=TmdbSettings)
+    source: SourceSettings = msgspec.field(default_factory=SourceSettings)
+    sink: SinkSettings = msgspec.field(default_factory=SinkSettings)
+    refresh: RefreshSettings = msgspec.field(default_factory=RefreshSettings)
+    harvest: tuple[HarvestEntry, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The harvests one config describes, each a whole `Settings`; they share `[tmdb]` (one rate
+    budget, one connection pool) and the sink's place. `listed`: the config has `[[harvest]]` tables."""
+
+    harvests: tuple[Settings, ...]
+    listed: bool = False
+
+    @property
+    def tmdb(self) -> TmdbSettings:
+        return self.harvests[0].tmdb
+
+    def only(self, names: Sequence[str]) -> Deployment:
+        """The harvests named (`--only`), in the config's order."""
+        known = [h.name for h in self.harvests]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            listed = ", ".join(known) if self.listed else "none: this config is one harvest"
+            raise ConfigError(f"--only {unknown[0]!r}: no such harvest (the config lists {listed})")
+        return Deployment(tuple(h for h in self.harvests if h.name in names), self.listed)
 
 
 class Secret(str):
@@ -164,7 +221,12 @@ class Credentials:
 
 
 def load(path: str | Path) -> Settings:
-    """Read and validate a TOML config file. Relative paths in it resolve against its folder."""
+    """Read and validate a TOML config file of one harvest. Relative paths resolve against its folder."""
+    return _single(load_deployment(path), str(path))
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read and validate a TOML config file: one harvest or a `[[harvest]]` list."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -176,18 +238,110 @@ def load(path: str | Path) -> Settings:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return from_mapping(raw, base_dir=p.resolve().parent)
+    return deployment_from_mapping(raw, base_dir=p.resolve().parent)
 
 
 def from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None) -> Settings:
-    """Validate a parsed mapping (a TOML document or a Lambda event's inline settings)."""
+    """Validate a parsed mapping of one harvest (a TOML document or a Lambda event's inline settings)."""
+    return _single(deployment_from_mapping(raw, base_dir), "the settings")
+
+
+def deployment_from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None) -> Deployment:
+    """Validate a parsed mapping: one harvest, or a `[[harvest]]` list sharing [tmdb], [sink], [refresh]."""
     try:
-        settings = msgspec.convert(raw, Settings, strict=True)
+        doc = msgspec.convert(raw, ConfigFile, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(str(exc), raw)) from None
-    settings = _resolve_paths(settings, base_dir)
-    _check_values(settings)
-    return settings
+    if not doc.harvest:
+        _check_name(doc.name, "name")
+        one = Settings(tmdb=doc.tmdb, source=doc.source, sink=doc.sink, refresh=doc.refresh, name=doc.name)
+        one = _resolve_paths(one, base_dir)
+        _check_values(one)
+        return Deployment((one,))
+    for key in ("source", "name"):
+        if key in raw:
+            raise ConfigError(
+                f"a config with [[harvest]] tables takes each harvest's source and name from them: "
+                f"remove the top-level {'[source]' if key == 'source' else 'name'}"
+            )
+    harvests = tuple(_resolve_paths(_entry(doc, entry), base_dir) for entry in doc.harvest)
+    for n, h in enumerate(harvests):
+        _check_name(h.name, f"harvest[{n}].name", required=True)
+        try:
+            _check_values(h)
+        except ConfigError as exc:
+            raise ConfigError(f'harvest "{h.name}": {exc}') from None
+    _check_list(harvests, doc.harvest)
+    return Deployment(harvests, listed=True)
+
+
+def _single(deployment: Deployment, where: str) -> Settings:
+    if deployment.listed:
+        raise ConfigError(f"{where} lists {len(deployment.harvests)} harvests; one was expected here")
+    return deployment.harvests[0]
+
+
+HARVEST_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def _check_name(name: str, where: str, required: bool = False) -> None:
+    if not name and not required:
+        return
+    if not HARVEST_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where} {name!r} must be 1-63 lowercase letters, digits, '-' or '_', starting with a "
+            "letter or digit (it names the harvest's state, lease and table folder)"
+        )
+
+
+def _entry(doc: ConfigFile, entry: HarvestEntry) -> Settings:
+    """One harvest of a list: the shared sections with what the entry sets for itself."""
+    own = {k: v for k, v in msgspec.structs.asdict(entry.sink).items() if v is not None}
+    own.setdefault("partition", f"{entry.name}/{{yyyy}}/{{mm}}/{{dd}}")
+    return Settings(
+        tmdb=doc.tmdb,
+        source=entry.source,
+        sink=msgspec.structs.replace(doc.sink, **own),
+        refresh=entry.refresh or doc.refresh,
+        name=entry.name,
+    )
+
+
+def table_folder(partition: str, media: Media) -> str:
+    """The folder readers take as one table for a partition template ('' is the sink's root): the
+    folders before the first date placeholder."""
+    fixed: list[str] = []
+    for segment in partition.strip("/").split("/"):
+        if any(p in segment for p in ("{yyyy}", "{mm}", "{dd}")):
+            break
+        fixed.append(segment.replace("{media}", "movies" if media == "movie" else "series"))
+    return "".join(f"{folder}/" for folder in fixed)
+
+
+def _check_list(harvests: tuple[Settings, ...], entries: tuple[HarvestEntry, ...]) -> None:
+    """Names unique; a table folder shared only by harvests that each say so, of one media."""
+    seen: dict[str, Settings] = {}
+    tables: dict[str, tuple[Settings, HarvestEntry]] = {}
+    for h, entry in zip(harvests, entries, strict=True):
+        if h.name in seen:
+            raise ConfigError(f'harvest name "{h.name}" is used twice; each harvest needs its own')
+        seen[h.name] = h
+        folder = table_folder(h.sink.partition, media_of(h.source))
+        if folder not in tables:
+            tables[folder] = (h, entry)
+            continue
+        other, other_entry = tables[folder]
+        where = f"table folder {folder or '(the sink root)'!r}"
+        if entry.sink.partition is None or other_entry.sink.partition is None:
+            raise ConfigError(
+                f'harvests "{other.name}" and "{h.name}" would share the {where}: give each a '
+                "partition of its own, or set the same partition in both to share it on purpose"
+            )
+        if media_of(h.source) != media_of(other.source):
+            raise ConfigError(
+                f'harvests "{other.name}" and "{h.name}" share the {where} but one is of movies and the '
+                "other of series: a reader of that folder would mix them"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,6 +350,7 @@ def from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None) -> Settin
 
 _STEP = re.compile(r"\.(\w+)|\[(\d+|\.\.\.)\]")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>.*)`")
+_MISSING = re.compile(r"Object missing required field `(?P<key>.*)`")
 
 
 def _explain(error: str, raw: Any) -> str:
@@ -203,10 +358,13 @@ def _explain(error: str, raw: Any) -> str:
     name, hint, value = _walk(where.removeprefix("`key` in ").strip("`").removeprefix("$"), raw)
     if where.startswith("`key` in "):
         return f"{name} keys must be strings"
+    missing = _MISSING.fullmatch(what)
+    if missing:
+        return f"{name}.{missing['key']} is required" if name else f"{missing['key']} is required"
     unknown = _UNKNOWN.fullmatch(what)
     if unknown:
         if not name:
-            sections = ", ".join(Settings.__struct_fields__)
+            sections = ", ".join(f for f in ConfigFile.__struct_fields__ if f != "name")
             return f"unknown section [{unknown['key']}] (expected {sections})"
         return f"unknown key {name}.{unknown['key']}"
     info = mi.type_info(hint)
@@ -224,7 +382,7 @@ def _walk(path: str, raw: Any) -> tuple[str, Any, Any]:
     """Follow msgspec's path through the settings types and the raw document together:
     (dotted name, type hint, raw value) of the place it names."""
     name: str = ""
-    hint: Any = Settings
+    hint: Any = ConfigFile
     value: Any = raw
     for field, index in _STEP.findall(path):
         hint = _bare(hint)
@@ -440,6 +598,12 @@ def is_title_id(text: str) -> bool:
     """'tt0111161' (IMDb) or '278' (TMDB)."""
     t = text.strip()
     return (t.startswith("tt") and t[2:].isdigit() and len(t) > 2) or (t.isdigit() and int(t) > 0)
+
+
+def harvest_id(s: Settings) -> str:
+    """What names a harvest's state and lease objects: its name, else its kind ("csv-movie"), the keys
+    a config of one harvest has always had, so an existing harvest resumes where it is."""
+    return s.name or f"{s.source.type}-{media_of(s.source)}"
 
 
 def media_of(s: SourceSettings) -> Media:

@@ -19,8 +19,8 @@ from typing import Literal
 
 import msgspec
 
-from .config import Credentials, Settings, SinkSettings, media_of
-from .errors import ConfigError, SinkError, StateError, first_known
+from .config import Credentials, Settings, SinkSettings, harvest_id, media_of
+from .errors import ConfigError, HarvesterError, SinkError, StateError, first_known
 from .items import Media
 from .lake.committer import Committer
 from .lake.layout import summary_key
@@ -55,6 +55,44 @@ class Request:
     fresh_id: str | None = None
     grace_s: float = 5.0
     progress: bool = True
+    label: str = ""  # progress lines say whose they are; no live bar
+
+
+class Shared:
+    """What the harvests of one process share (fleet.py runs several): the paced TMDB client, its one
+    credential check, and each sink's preflight. A single harvest has one of its own."""
+
+    def __init__(self, client: TmdbClient, limiter: RateLimiter) -> None:
+        self.client = client
+        self.limiter = limiter
+        self._credential = asyncio.Lock()
+        self._checked = False
+        self._refused: HarvesterError | None = None
+        self._probing = asyncio.Lock()
+        self._probed: dict[int, Capabilities] = {}
+
+    async def credential(self, client: TmdbClient) -> None:
+        """TMDB's word on the credential, asked once for all the harvests (its answer kept), through
+        the view of the harvest that asks first (its summary counts the request)."""
+        async with self._credential:
+            if self._refused is not None:
+                raise self._refused
+            if self._checked:
+                return
+            try:
+                await client.check_credential()
+            except HarvesterError as exc:
+                self._refused = exc
+                raise
+            self._checked = True
+
+    async def preflight(self, sink: Sink) -> Capabilities:
+        """The sink's connection and probe, once per sink however many harvests write it."""
+        async with self._probing:
+            if id(sink) not in self._probed:
+                await sink.connect()
+                self._probed[id(sink)] = await sink.preflight()
+            return self._probed[id(sink)]
 
 
 @dataclass(frozen=True)
@@ -75,8 +113,15 @@ async def harvest(
     deadline: float | None = None,
     grace_s: float = 5.0,
     progress: bool = True,
+    label: str = "",
+    shared: Shared | None = None,
+    sink: Sink | None = None,
 ) -> RunResult:
     """Run (or resume) the harvest that `settings` describe.
+
+    `shared` and `sink` come from a process running several harvests (fleet.py): the TMDB client and
+    the sink are then theirs, opened and closed by them; by default the harvest has its own. `label`
+    names the harvest in its progress lines (several harvests share a terminal: no live bar then).
 
     `deadline` is a time on the running loop's clock at which to stop taking titles; `stop` may be
     set from outside (signals) for the same effect. Either way the result is "incomplete" and the
@@ -89,14 +134,20 @@ async def harvest(
     """
     if fresh and mode == "refresh":
         raise ConfigError("a refresh cannot be fresh: --fresh starts the harvest over with a full run")
-    request = Request(mode, fresh, fresh_id, grace_s, progress)
+    request = Request(mode, fresh, fresh_id, grace_s, progress, label)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     timer = loop.call_at(deadline, stop.set) if deadline is not None else None
     logs.bind(harvest=logs.harvest_name(settings))
-    sink = open_sink(settings.sink)
+    own_sink = sink is None
+    if sink is None:
+        sink = open_sink(settings.sink)
     try:
-        return await _harvest(settings, credentials, sink, request, stop)
+        if shared is not None:
+            return await _harvest(settings, sink, shared, request, stop)
+        limiter = RateLimiter(settings.tmdb.rate_limit)
+        async with TmdbClient(settings.tmdb, credentials, limiter) as client:
+            return await _harvest(settings, sink, Shared(client, limiter), request, stop)
     except BaseExceptionGroup as group:
         # TaskGroups wrap what a stage raised; the user gets the one line of the first known error.
         known = first_known(group)
@@ -106,35 +157,32 @@ async def harvest(
     finally:
         if timer is not None:
             timer.cancel()
-        await sink.aclose()
+        if own_sink:
+            await sink.aclose()
 
 
 async def _harvest(
-    settings: Settings, credentials: Credentials, sink: Sink, request: Request, stop: asyncio.Event
+    settings: Settings, sink: Sink, shared: Shared, request: Request, stop: asyncio.Event
 ) -> RunResult:
-    limiter = RateLimiter(settings.tmdb.rate_limit)
-    async with TmdbClient(settings.tmdb, credentials, limiter) as client:
-        # Preflight: nothing that lasts is written until the sink, the lease and the credential are
-        # ours (the sink's probe is deleted, and the lease released whatever fails). The credential
-        # comes last so that TMDB's first request is followed at once by the paced lookups: at 7% of a
-        # core (a 128 MB Lambda) each S3 round trip costs ~0.1 s, and a pause after a request to a
-        # server that counts requests per second is rate lost for good.
-        await sink.connect()
-        fenced = fencing(await sink.preflight(), settings.sink, sink.url)
-        media = media_of(settings.source)
-        lease = Lease(sink, lease_key(settings.source.type, media), settings.sink.lease_s, fenced=fenced)
-        logs.bind(writer=lease.token)
-        await lease.acquire()
-        try:
-            async with asyncio.TaskGroup() as tg:
-                keeper = tg.create_task(lease.keep())  # before the credential: its retries may take long
-                try:
-                    await client.check_credential()
-                    return await _run(settings, sink, client, limiter, lease, fenced, request, stop)
-                finally:
-                    keeper.cancel()
-        finally:
-            await lease.release()
+    # Preflight: nothing that lasts is written until the sink, the lease and the credential are
+    # ours (the sink's probe is deleted, and the lease released whatever fails). The credential
+    # comes last so that TMDB's first request is followed at once by the paced lookups: at 7% of a
+    # core (a 128 MB Lambda) each S3 round trip costs ~0.1 s, and a pause after a request to a
+    # server that counts requests per second is rate lost for good.
+    fenced = fencing(await shared.preflight(sink), settings.sink, sink.url)
+    lease = Lease(sink, lease_key(harvest_id(settings)), settings.sink.lease_s, fenced=fenced)
+    logs.bind(writer=lease.token)
+    await lease.acquire()
+    client = shared.client.counted_apart()  # this harvest's requests, for its own summary
+    try:
+        async with asyncio.TaskGroup() as tg:
+            keeper = tg.create_task(lease.keep())  # before the credential: its retries may take long
+            try:
+                return await _run(settings, sink, shared, client, lease, fenced, request, stop)
+            finally:
+                keeper.cancel()
+    finally:
+        await lease.release()
 
 
 def fencing(caps: Capabilities, settings: SinkSettings, url: str) -> bool:
@@ -154,19 +202,25 @@ def fencing(caps: Capabilities, settings: SinkSettings, url: str) -> bool:
 async def _run(
     settings: Settings,
     sink: Sink,
+    shared: Shared,
     client: TmdbClient,
-    limiter: RateLimiter,
     lease: Lease,
     fenced: bool,
     request: Request,
     stop: asyncio.Event,
 ) -> RunResult:
+    """Everything that needs no TMDB comes before TMDB's first request (the credential check), so the
+    paced lookups follow it at once: a server that counts requests per second loses for good what a
+    pause after its first request does not use (at 7% of a core, a 128 MB Lambda, a state load and a
+    count pass take seconds). Only a new run's first save, and what needs TMDB or the saved run
+    (a listing, a refresh's plan, an export's pin), come after."""
+    limiter = shared.limiter
     stats = Stats()
     source: Source = open_source(settings, sink)
     media = media_of(settings.source)
-    store = StateStore(sink, state_key(settings.source.type, media), fenced=fenced)
+    store = StateStore(sink, state_key(harvest_id(settings)), fenced=fenced)
     identity = await _identity(settings, source)
-    opener = Opener(store, sink, lease, identity, settings.sink.partition, _NAMES[media])
+    opener = Opener(store, sink, lease, identity, settings.sink.partition, _NAMES[media], defer_new=True)
     if request.mode == "refresh":
         state = await opener.refresh()
     else:
@@ -175,6 +229,13 @@ async def _run(
     if state.complete:
         log.info("this harvest is already complete (`refresh` takes what changed; --fresh starts over)")
         return RunResult("complete", _summary(settings, sink, source, state, stats, client, "complete"))
+    counted = None
+    if state.mode == "run" and source.offline and source.count_is_cheap and state.source.selected is None:
+        counted = await source.count()  # a full pass over the input, once per harvest
+    await shared.credential(client)
+    await opener.started()
+    if counted is not None:
+        state.source.selected = counted
     if state.mode == "refresh":
         source = await _refresh_source(source, media, sink, state, settings.refresh.revisit_days)
     if not await source.prepare(Prepare(client, state, store, lease, stop)):
@@ -205,7 +266,7 @@ async def _run(
         stop=stop,
         grace_s=request.grace_s,
     )
-    reporter = Progress(stats, client.counters, limiter, enabled=request.progress)
+    reporter = Progress(stats, client.counters, limiter, enabled=request.progress, label=request.label)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(reporter.run())
         try:

@@ -12,7 +12,7 @@ import asyncio
 
 import msgspec
 
-from .config import Settings, media_of
+from .config import Settings, harvest_id
 from .errors import HarvesterError, StateError
 from .lake.audit import audit
 from .lake.audit_checks import Finding, Kind, Report
@@ -29,11 +29,11 @@ class AuditFailed(HarvesterError):
 async def verify(settings: Settings, stop: asyncio.Event | None = None) -> Report:
     sink = open_sink(settings.sink)
     try:
-        store = StateStore(sink, state_key(settings.source.type, media_of(settings.source)))
+        store = StateStore(sink, state_key(harvest_id(settings)))
         state = await store.load()
         if state is None:
             raise StateError(f"no harvest state at {store.where}: nothing has been harvested there yet")
-        return await audit(sink, state, stop)
+        return await audit(sink, harvest_id(settings), state, stop)
     finally:
         await sink.aclose()
 
@@ -48,6 +48,11 @@ def require_clean(report: Report) -> None:
 
 def report_json(report: Report) -> str:
     return msgspec.json.format(msgspec.json.encode(report), indent=2).decode()
+
+
+def reports_json(reports: list[Report]) -> str:
+    """The reports of a config's harvests, as one JSON array (in the config's order)."""
+    return msgspec.json.format(msgspec.json.encode(reports), indent=2).decode()
 
 
 # What each kind of finding counts, for the text report: (one, many).

@@ -1,6 +1,8 @@
 """The import graph, read from the code: the folders are layers, and nothing imports a layer above it.
 
-top      cli, lambda_handler (entry points), command, runner, pipeline, check
+entry    cli, lambda_handler (entry points), command
+fleet    several harvests in one process (a layer of its own above the one-harvest code)
+top      runner, pipeline, check, verify (one harvest)
 middle   source/, tmdb/, lake/, ops/  (the stages, and what operators see)
 bottom   config, errors, items, aws
 """
@@ -13,14 +15,18 @@ from pathlib import Path
 HARVESTER = Path(__file__).resolve().parents[1] / "harvester"
 STANDIN = HARVESTER.parent / "tmdb_standin"
 ENTRY_POINTS = {"harvester.cli", "harvester.lambda_handler"}  # __main__ is the CLI itself
-TOP = ENTRY_POINTS | {
-    "harvester.__main__",
-    "harvester.command",
-    "harvester.runner",
-    "harvester.pipeline",
-    "harvester.check",
-    "harvester.verify",
-}
+ENTRY = ENTRY_POINTS | {"harvester.__main__", "harvester.command"}
+SPANNING = {"harvester.fleet"}  # what spans harvests sits above what does one
+TOP = (
+    ENTRY
+    | SPANNING
+    | {
+        "harvester.runner",
+        "harvester.pipeline",
+        "harvester.check",
+        "harvester.verify",
+    }
+)
 BOTTOM = {
     "harvester",
     "harvester.config",
@@ -57,6 +63,10 @@ def imports(path: Path) -> set[str]:
 
 
 def layer(module: str) -> int:
+    if module in ENTRY:
+        return 4
+    if module in SPANNING:
+        return 3
     if module in TOP:
         return 2
     if module in BOTTOM:

@@ -127,7 +127,7 @@ def test_relative_paths_resolve_only_when_loaded_from_a_file(tmp_path: Path) -> 
     [
         ("[tmdb]\nrate_limt = 1", "unknown key tmdb.rate_limt"),
         ("[sink]\nfoo = 1", "unknown key sink.foo"),
-        ("[bar]\nx = 1", "unknown section [bar] (expected tmdb, source, sink, refresh)"),
+        ("[bar]\nx = 1", "unknown section [bar] (expected tmdb, source, sink, refresh, harvest)"),
         ("tmdb = 3", "[tmdb] must be a table"),
         ('[tmdb]\nrate_limit = "fast"', "tmdb.rate_limit must be a number, not 'fast'"),
         ("[tmdb]\nrate_limit = 0", "tmdb.rate_limit must be > 0, not 0"),

@@ -14,7 +14,7 @@ from harvester.errors import LeaseHeld, LeaseLost
 from harvester.lake.lease import Lease, lease_key, skew_for
 from harvester.lake.sink import Sink
 
-KEY = lease_key("csv", "movie")
+KEY = lease_key("csv-movie")
 
 
 class Clock:

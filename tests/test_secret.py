@@ -326,9 +326,11 @@ async def test_lambda_reads_the_secret_once_and_again_after_tmdb_rejects_it(
     assert redacted == [(TOKEN,)]  # the secret's token is hidden from every log line
     assert list((tmp_path / "lake").rglob("movies-*.json"))
 
-    # The token is rotated: the warm function still holds the old one, which TMDB now refuses ...
+    # The token is rotated: the warm function still holds the old one, which TMDB now refuses when the
+    # next day's refresh asks it (a complete harvest asks TMDB nothing) ...
     await put(secrets_manager, arn, ROTATED)
     standin.config.valid_tokens = frozenset({ROTATED})
+    event["mode"] = "refresh"
     failed = await invoke()
     assert (failed["status"], failed["exit_code"]) == ("failed", 3)
     # ... so the next invocation reads the secret again.

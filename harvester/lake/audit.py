@@ -45,11 +45,12 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 
-async def audit(sink: Sink, state: RunState, stop: asyncio.Event | None = None) -> Report:
-    """Audit the harvest that `state` describes in `sink`. Raises SinkError when the store fails and
-    Interrupted when `stop` is set before the end; either way nothing was written."""
+async def audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event | None = None) -> Report:
+    """Audit the harvest `harvest` (config.harvest_id) that `state` describes in `sink`. Raises SinkError
+    when the store fails and Interrupted when `stop` is set before the end; either way nothing was
+    written."""
     try:
-        return await _audit(sink, state, stop or asyncio.Event())
+        return await _audit(sink, harvest, state, stop or asyncio.Event())
     except BaseExceptionGroup as group:  # the readers' TaskGroup wraps what one of them raised
         known = first_known(group)
         if known is None:
@@ -57,17 +58,17 @@ async def audit(sink: Sink, state: RunState, stop: asyncio.Event | None = None) 
         raise known from None
 
 
-async def _audit(sink: Sink, state: RunState, stop: asyncio.Event) -> Report:
+async def _audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event) -> Report:
     findings = Findings()
     root = table_root(state.identity.sink.partition, state.name)
-    states = [state, *await _other_states(sink, state, findings)]
+    states = [state, *await _other_states(sink, harvest, findings)]
     jobs, superseded = table_jobs(await sink.list_keys(root), root, states, findings)
     outcome_keys = run_folder(await sink.list_keys(run_dir(state)), state, findings)
     # The table's folder and the run's own; the whole prefix holds both when it is the table.
     for prefix in [root, run_dir(state)] if root else [root]:
         for key in await sink.list_uploads(prefix):
             findings.add("uploads", key)
-    writer = await _live_writer(sink, state)
+    writer = await _live_writer(sink, harvest)
 
     titles, tally = Titles(findings), RunTally()
 
@@ -105,7 +106,7 @@ async def _audit(sink: Sink, state: RunState, stop: asyncio.Event) -> Report:
     base = sink.url.rstrip("/")
     return Report(
         clean=not listed,
-        state=f"{base}/{_state_key(state)}",
+        state=f"{base}/{state_key(harvest)}",
         run=state.tag,
         status=state.status,
         pending=len(state.pending),
@@ -145,9 +146,9 @@ async def read_in_order(
             merge(job, await (await started.get()))
 
 
-async def _other_states(sink: Sink, state: RunState, findings: Findings) -> list[RunState]:
+async def _other_states(sink: Sink, harvest: str, findings: Findings) -> list[RunState]:
     """The states of the other harvests in the sink: they account for objects in the table too."""
-    ours, others = _state_key(state), []
+    ours, others = state_key(harvest), []
     for key in await sink.list_keys(f"{HARVEST_DIR}/state-"):
         if key == ours or "/" in key[len(HARVEST_DIR) + 1 :]:
             continue
@@ -161,9 +162,9 @@ async def _other_states(sink: Sink, state: RunState, findings: Findings) -> list
     return others
 
 
-async def _live_writer(sink: Sink, state: RunState) -> str | None:
+async def _live_writer(sink: Sink, harvest: str) -> str | None:
     """Who holds the harvest's lease now, if anyone: what it is writing is not committed yet."""
-    raw = await sink.get(lease_key(state.identity.source.type, state.identity.source.media))
+    raw = await sink.get(lease_key(harvest))
     if raw is None:
         return None
     try:
@@ -174,7 +175,3 @@ async def _live_writer(sink: Sink, state: RunState) -> str | None:
         return None
     until = datetime.fromtimestamp(doc.expires, UTC).isoformat(timespec="seconds")
     return f"{doc.holder} (lease until {until})"
-
-
-def _state_key(state: RunState) -> str:
-    return state_key(state.identity.source.type, state.identity.source.media)

@@ -41,8 +41,9 @@ MAX_SKEW_S = 5.0  # clocks of two machines may disagree by this much
 TAKE_ATTEMPTS = 3  # a lost race re-reads the lease and decides again
 
 
-def lease_key(source_type: str, media: str) -> str:
-    return f"{HARVEST_DIR}/lease-{source_type}-{media}.json"
+def lease_key(harvest: str) -> str:
+    """One lease per harvest (config.harvest_id), beside its state."""
+    return f"{HARVEST_DIR}/lease-{harvest}.json"
 
 
 def new_token() -> str:

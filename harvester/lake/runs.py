@@ -26,10 +26,23 @@ class Opener:
     """Finds the run this invocation works on: resumed, new, fresh or a refresh; saves it first."""
 
     def __init__(
-        self, store: StateStore, sink: Sink, lease: Lease, identity: Identity, partition: str, name: str
+        self,
+        store: StateStore,
+        sink: Sink,
+        lease: Lease,
+        identity: Identity,
+        partition: str,
+        name: str,
+        *,
+        defer_new: bool = False,
     ) -> None:
         self._store, self._sink, self._lease = store, sink, lease
         self._identity, self._partition, self._name = identity, partition, name
+        # A new run's first save waits for `started()`: the runner calls it once TMDB has accepted the
+        # credential, so a refused one leaves nothing behind. Resumed runs are saved at once (the save
+        # fences out the writer before us, and must precede the clean-up of what it left).
+        self._defer = defer_new
+        self._unsaved: tuple[RunState, str] | None = None
 
     async def run(self, fresh: bool, fresh_id: str | None) -> RunState:
         store = self._store
@@ -84,9 +97,13 @@ class Opener:
     def _same_harvest(self, old: RunState) -> None:
         if old.identity != self._identity:
             changed = self._identity.changed(old.identity)
+            # Never just "use --fresh": the state may be another harvest's that shares the key (two
+            # configs of one kind on one prefix), and --fresh would delete its objects.
             raise StateError(
-                f"{self._store.where} belongs to another harvest (changed: {', '.join(changed)}); "
-                "run with --fresh to start over"
+                f"{self._store.where} belongs to another harvest (changed: {', '.join(changed)}): "
+                "if this config is a harvest of its own, give it a `name` (or list both as [[harvest]]) "
+                "so that it has a state of its own; if it replaces that harvest, --fresh starts over "
+                "and deletes that harvest's objects once the new run completes"
             )
 
     def _new(self) -> RunState:
@@ -94,9 +111,21 @@ class Opener:
 
     async def _start(self, state: RunState, what: str) -> RunState:
         state.start_writer(self._lease.token)
+        if self._defer:
+            self._unsaved = (state, what)
+            return state
         await self._store.save(state)  # before any data object, so a crash never leaves untracked objects
         log.info("%s %s", what, state.tag)
         return state
+
+    async def started(self) -> None:
+        """Save the new run whose first save was deferred (nothing to do for a resumed one)."""
+        if self._unsaved is None:
+            return
+        state, what = self._unsaved
+        await self._store.save(state)  # before any data object, so a crash never leaves untracked objects
+        log.info("%s %s", what, state.tag)
+        self._unsaved = None
 
     async def _resume(self, old: RunState) -> RunState:
         # Saving first fences out the writer before us (its next conditional save is refused); only then

@@ -34,9 +34,10 @@ from .sink.base import HARVEST_DIR
 STATE_VERSION = 2  # 2 added writers, pending, supersedes, fresh_id; version 1 states still load
 
 
-def state_key(source_type: str, media: str) -> str:
-    """One state per kind of harvest, so one prefix can hold a movies and a series harvest."""
-    return f"{HARVEST_DIR}/state-{source_type}-{media}.json"
+def state_key(harvest: str) -> str:
+    """One state per harvest (config.harvest_id: its name, else its kind, "csv-movie"), so one prefix
+    holds any number of harvests."""
+    return f"{HARVEST_DIR}/state-{harvest}.json"
 
 
 class DoneSet:

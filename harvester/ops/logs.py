@@ -24,7 +24,7 @@ from urllib.parse import quote
 import msgspec
 import orjson
 
-from ..config import Settings, media_of
+from ..config import Settings, harvest_id
 from ..lake.state import state_key
 from .stats import Summary
 
@@ -54,7 +54,7 @@ def _merged(fields: Mapping[str, object]) -> Mapping[str, object]:
 
 def harvest_name(settings: Settings) -> str:
     """Names a harvest in logs and metrics: the URL of its state object, unique per prefix and kind."""
-    return f"{settings.sink.url.rstrip('/')}/{state_key(settings.source.type, media_of(settings.source))}"
+    return f"{settings.sink.url.rstrip('/')}/{state_key(harvest_id(settings))}"
 
 
 def new_invocation_id() -> str:

@@ -111,13 +111,15 @@ class Progress:
         *,
         enabled: bool = True,
         stream: TextIO | None = None,
+        label: str = "",
     ) -> None:
         self._stats = stats
         self._counters = counters
         self._limiter = limiter
         self._enabled = enabled
         self._stream = stream or sys.stderr
-        self._tty = self._stream.isatty()
+        self._label = label  # one of several harvests: log lines that say whose, never a live bar
+        self._tty = self._stream.isatty() and not label
         self._finished = asyncio.Event()
 
     def finish(self) -> None:
@@ -140,4 +142,5 @@ class Progress:
             self._stream.write("\r\x1b[2K" + progress_line(now, bar=True))
             self._stream.flush()
         else:
-            log.info("%s", progress_line(now, bar=False), extra=now.fields())
+            line = progress_line(now, bar=False)
+            log.info("%s%s", f"{self._label}: " if self._label else "", line, extra=now.fields())

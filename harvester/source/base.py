@@ -34,6 +34,12 @@ class Source(Protocol):
         a listing already enumerated, not an object on S3 that would be downloaded twice."""
         ...
 
+    @property
+    def offline(self) -> bool:
+        """Whether prepare() needs neither TMDB nor a write (the input is the list itself): then it
+        and count() come before TMDB's first request, which the lookups follow at once."""
+        ...
+
     def describe(self) -> str: ...
 
     async def identity(self) -> str:

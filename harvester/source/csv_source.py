@@ -34,6 +34,8 @@ class CsvSource:
         self.stats = InputCounts()
         self._reader = open_reader(source.path, sink)
 
+    offline = True  # the file is the list: nothing to ask TMDB before the lookups
+
     @property
     def count_is_cheap(self) -> bool:
         """False for an s3:// source, where a counting pass means downloading the object twice."""

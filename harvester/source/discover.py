@@ -256,6 +256,7 @@ class DiscoverSource:
         self.enumeration: EnumerationStats | None = None
 
     count_is_cheap = True  # counting is free once the listing is spooled
+    offline = False  # the listing is TMDB's
 
     def describe(self) -> str:
         s = self.settings

@@ -143,6 +143,7 @@ class ExportSource:
     # harvest, before the first title. Keep it: that pass is also what reads the file whole before
     # anything of it is recorded (the module docstring).
     count_is_cheap = True
+    offline = False  # prepare() pins the file in the run's folder: after the run's state is saved
 
     def describe(self) -> str:
         s = self.settings

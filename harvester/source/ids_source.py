@@ -30,6 +30,8 @@ class IdsSource:
         self._inline = source.ids
         self._reader: Reader | None = None if source.ids else open_reader(source.path, sink)
 
+    offline = True  # the file is the list: nothing to ask TMDB before the lookups
+
     @property
     def count_is_cheap(self) -> bool:
         return bool(self._inline) or not is_s3_url(self.settings.path)

@@ -80,6 +80,7 @@ class RefreshSource:
         self.stats = InputCounts()
 
     count_is_cheap = True  # the plan says how many
+    offline = False  # the plan reads TMDB's change lists
 
     def describe(self) -> str:
         return f"refresh since {self._since.isoformat(timespec='seconds')} of {self._inner.describe()}"

@@ -22,6 +22,7 @@ Answers may come gzip-compressed, asked for or not: aiohttp decompresses them.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 import time
@@ -173,6 +174,7 @@ class TmdbClient:
             self._auth_params["api_key"] = str(credentials.api_key)
         self._session: aiohttp.ClientSession | None = None
         self.counters = ClientCounters()
+        self._tallies: tuple[ClientCounters, ...] = (self.counters,)  # this view's, then its parents'
 
     async def __aenter__(self) -> TmdbClient:
         warning = connection_warning(self._base, self._settings.concurrency)
@@ -196,6 +198,14 @@ class TmdbClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def counted_apart(self) -> TmdbClient:
+        """A view of this client (same session, limiter and pool) that also counts its own requests:
+        one per harvest of a process, so each summary tells its own and the client all of them."""
+        view = copy.copy(self)
+        view.counters = ClientCounters()
+        view._tallies = (view.counters, *self._tallies)
+        return view
 
     async def check_credential(self) -> None:
         """Preflight: raise CredentialError unless TMDB accepts our credential, TmdbUnavailable when
@@ -222,7 +232,8 @@ class TmdbClient:
         throttles = 0
         while True:
             grant = await self._limiter.acquire()
-            self.counters.requests += 1
+            for tally in self._tallies:
+                tally.requests += 1
             try:
                 async with self._session.get(url) as resp:
                     status = resp.status
@@ -253,7 +264,8 @@ class TmdbClient:
                     raise CredentialError(f"TMDB rejected the credential (status_code {code}: {message})")
                 elif status == 429:
                     throttles += 1
-                    self.counters.throttled += 1
+                    for tally in self._tallies:
+                        tally.throttled += 1
                     explained = self._limiter.throttled(grant)
                     if throttles > MAX_THROTTLED:
                         raise RequestFailed(f"throttled {throttles} times", transient=True)
@@ -272,6 +284,7 @@ class TmdbClient:
             failures += 1
             if failures > self._settings.max_retries:
                 raise RequestFailed(f"{reason} after {failures} attempts", transient=True)
-            self.counters.retries += 1
+            for tally in self._tallies:
+                tally.retries += 1
             log.debug("retrying %s after %s (attempt %d)", path, reason, failures)
             await self._sleep(backoff_delay(failures - 1, self._rng))
