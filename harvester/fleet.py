@@ -125,7 +125,7 @@ async def harvest_all(
     sinks: dict[tuple[str, str, str], Sink] = {}
     try:
         async with TmdbClient(deployment.tmdb, credentials, limiter) as client:
-            shared = Shared(client, limiter)
+            shared = Shared(client, limiter, harvests=len(deployment.harvests))
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(

@@ -60,20 +60,39 @@ class Request:
 
 class Shared:
     """What the harvests of one process share (fleet.py runs several): the paced TMDB client, its one
-    credential check, and each sink's preflight. A single harvest has one of its own."""
+    credential check, and each sink's preflight. A single harvest has one of its own.
 
-    def __init__(self, client: TmdbClient, limiter: RateLimiter) -> None:
+    TMDB's first request (the credential check) waits until each of the `harvests` is ready for TMDB
+    or has ended: what they do before it (a count pass over a csv) would otherwise come between it and
+    the lookups, which share one event loop."""
+
+    def __init__(self, client: TmdbClient, limiter: RateLimiter, harvests: int = 1) -> None:
         self.client = client
         self.limiter = limiter
+        self._unready = harvests
+        self._all_ready = asyncio.Event()
+        if harvests <= 0:
+            self._all_ready.set()
         self._credential = asyncio.Lock()
         self._checked = False
         self._refused: HarvesterError | None = None
         self._probing = asyncio.Lock()
         self._probed: dict[int, Capabilities] = {}
 
-    async def credential(self, client: TmdbClient) -> None:
-        """TMDB's word on the credential, asked once for all the harvests (its answer kept), through
-        the view of the harvest that asks first (its summary counts the request)."""
+    def arrival(self) -> Arrival:
+        """One harvest's place in the wait for TMDB's first request."""
+        return Arrival(self)
+
+    def _arrived(self) -> None:
+        self._unready -= 1
+        if self._unready <= 0:
+            self._all_ready.set()
+
+    async def credential(self, client: TmdbClient, arrival: Arrival) -> None:
+        """TMDB's word on the credential, asked once for all the harvests (its answer kept) when all
+        are ready, through the view of the harvest that asks first (its summary counts the request)."""
+        arrival.done()
+        await self._all_ready.wait()
         async with self._credential:
             if self._refused is not None:
                 raise self._refused
@@ -93,6 +112,19 @@ class Shared:
                 await sink.connect()
                 self._probed[id(sink)] = await sink.preflight()
             return self._probed[id(sink)]
+
+
+class Arrival:
+    """Marks one harvest ready for TMDB, or gone before it (whatever ended it): once either way."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._done = False
+
+    def done(self) -> None:
+        if not self._done:
+            self._done = True
+            self._shared._arrived()
 
 
 @dataclass(frozen=True)
@@ -144,10 +176,15 @@ async def harvest(
         sink = open_sink(settings.sink)
     try:
         if shared is not None:
-            return await _harvest(settings, sink, shared, request, stop)
+            arrival = shared.arrival()
+            try:
+                return await _harvest(settings, sink, shared, arrival, request, stop)
+            finally:
+                arrival.done()  # ended before TMDB: the others need not wait for it
         limiter = RateLimiter(settings.tmdb.rate_limit)
         async with TmdbClient(settings.tmdb, credentials, limiter) as client:
-            return await _harvest(settings, sink, Shared(client, limiter), request, stop)
+            own = Shared(client, limiter)
+            return await _harvest(settings, sink, own, own.arrival(), request, stop)
     except BaseExceptionGroup as group:
         # TaskGroups wrap what a stage raised; the user gets the one line of the first known error.
         known = first_known(group)
@@ -162,7 +199,7 @@ async def harvest(
 
 
 async def _harvest(
-    settings: Settings, sink: Sink, shared: Shared, request: Request, stop: asyncio.Event
+    settings: Settings, sink: Sink, shared: Shared, arrival: Arrival, request: Request, stop: asyncio.Event
 ) -> RunResult:
     # Preflight: nothing that lasts is written until the sink, the lease and the credential are
     # ours (the sink's probe is deleted, and the lease released whatever fails). The credential
@@ -178,7 +215,7 @@ async def _harvest(
         async with asyncio.TaskGroup() as tg:
             keeper = tg.create_task(lease.keep())  # before the credential: its retries may take long
             try:
-                return await _run(settings, sink, shared, client, lease, fenced, request, stop)
+                return await _run(settings, sink, shared, arrival, client, lease, fenced, request, stop)
             finally:
                 keeper.cancel()
     finally:
@@ -203,6 +240,7 @@ async def _run(
     settings: Settings,
     sink: Sink,
     shared: Shared,
+    arrival: Arrival,
     client: TmdbClient,
     lease: Lease,
     fenced: bool,
@@ -232,7 +270,7 @@ async def _run(
     counted = None
     if state.mode == "run" and source.offline and source.count_is_cheap and state.source.selected is None:
         counted = await source.count()  # a full pass over the input, once per harvest
-    await shared.credential(client)
+    await shared.credential(client, arrival)
     await opener.started()
     if counted is not None:
         state.source.selected = counted
