@@ -1,4 +1,5 @@
-"""Command line: `python -m harvester run|refresh|check|verify config.toml`, `genres`, `demo`, `standin`.
+"""Command line: `python -m harvester run|refresh|check|verify|table config.toml`, `genres`, `demo`,
+`standin`.
 
 Exit codes (the README has the whole table, with which to retry):
   0   done (or already complete)            3   TMDB rejected the credential, none was given, or its
@@ -103,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     genres.add_argument("media", nargs="?", choices=["movie", "tv"], default="movie")
     genres.add_argument("--config", help="take tmdb.base_url from this config (default: TMDB itself)")
 
+    table = sub.add_parser("table", help="print the Athena DDL that makes each harvest's folder a table")
+    table.add_argument("config", help="path to the TOML config")
+    table.add_argument("--only", type=_names, metavar="NAME[,NAME]", help="of a list, only these harvests")
+    table.add_argument(
+        "--since",
+        metavar="YYYY-MM-DD",
+        help="first day of the partition projection's range (default: the harvester's first release)",
+    )
+
     # Listed for --help only: main() hands these over to the stand-in's own program.
     sub.add_parser("demo", help="harvest a generated movies.csv from the TMDB stand-in", add_help=False)
     sub.add_parser("standin", help="serve the TMDB stand-in (for benchmarks)", add_help=False)
@@ -116,13 +126,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _hand_over_to_standin(argv)
     args = build_parser().parse_args(argv)
     try:
-        # The environment's, else the secret TMDB_SECRET_ARN names; verify reads only the lake.
-        credentials = Credentials.from_env() if args.command == "verify" else load_credentials()
+        # The environment's, else the secret TMDB_SECRET_ARN names; verify reads only the lake, and
+        # table only the config.
+        offline = args.command in ("verify", "table")
+        credentials = Credentials.from_env() if offline else load_credentials()
     except HarvesterError as exc:  # before logging is set up, so the one line is printed here
         print(f"harvester: error: {exc}", file=sys.stderr)
         return exc.exit_code
     setup_logging(args.verbose, credentials.secrets(), log_format=args.log_format)
-    commands = {"run": _run, "refresh": _run, "check": _check, "verify": _verify, "genres": _genres}
+    commands = {
+        "run": _run,
+        "refresh": _run,
+        "check": _check,
+        "verify": _verify,
+        "genres": _genres,
+        "table": _table,
+    }
     command = commands[args.command]
     return run_command(
         lambda stop: command(args, credentials, stop), verbose=args.verbose, secrets=credentials.secrets()
@@ -278,4 +297,17 @@ async def _genres(args: argparse.Namespace, credentials: Credentials, stop: asyn
     async with TmdbClient(settings.tmdb, credentials, RateLimiter(settings.tmdb.rate_limit)) as client:
         for gid, name in await genre_list(client, args.media):
             print(f"{gid:>6}  {name}")
+    return 0
+
+
+async def _table(args: argparse.Namespace, credentials: Credentials, stop: asyncio.Event) -> int:
+    """Exit 0 when the DDL of at least one harvest is printed (a line on stderr for each that Athena
+    cannot read, and for a sink not on S3); 2 (ConfigError) when Athena can read none of them."""
+    from .lake.table import deployment_ddl, parse_day  # pure: reads the config only
+
+    since = parse_day(args.since, "--since") if args.since else None
+    ddl, problems = deployment_ddl(_deployment(args), since)
+    for problem in problems:
+        print(f"harvester: {problem}", file=sys.stderr)
+    print(ddl)
     return 0

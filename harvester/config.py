@@ -327,6 +327,15 @@ def _check_list(harvests: tuple[Settings, ...], entries: tuple[HarvestEntry, ...
             raise ConfigError(f'harvest name "{h.name}" is used twice; each harvest needs its own')
         seen[h.name] = h
         folder = table_folder(h.sink.partition, media_of(h.source))
+        for other_folder, (other, _) in tables.items():
+            outer, inner = sorted((folder, other_folder), key=len)
+            if outer != inner and inner.startswith(outer):
+                a, b = (other, h) if other_folder == outer else (h, other)
+                raise ConfigError(
+                    f'the table folder of harvest "{a.name}" ({outer or "the sink root"!r}) holds that of '
+                    f'"{b.name}" ({inner!r}): readers of the first would read the second\'s objects too; '
+                    "give them folders side by side"
+                )
         if folder not in tables:
             tables[folder] = (h, entry)
             continue

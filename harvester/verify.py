@@ -1,9 +1,10 @@
 """`python -m harvester verify config.toml`: audit the harvest a config describes, writing nothing.
 
-Loads the harvest's state (the one `run` would resume: its key names the source type and media), runs
+Loads the harvest's state (`_harvest/state-<config.harvest_id>.json`, the one `run` would resume), runs
 the audit of lake/audit.py over the sink with GET and LIST requests only (no lease, no probe, no TMDB
-credential), and formats the report: one line per kind of finding, with its count and the first few
-keys or ids, or the report as JSON for machines. A clean harvest exits 0, one with findings exits 2.
+credential): the harvest's table folder as its readers read it, the other harvests sharing it
+included. Formats the report: one line per kind of finding, with its count and the first few keys or
+ids, or the report as JSON for machines. A clean harvest exits 0, one with findings exits 2.
 """
 
 from __future__ import annotations
@@ -59,12 +60,24 @@ def reports_json(reports: list[Report]) -> str:
 _COUNTED: dict[Kind, tuple[str, str]] = {
     "invalid": ("object is unreadable or invalid", "objects are unreadable or invalid"),
     "duplicates": ("record repeats a title of the table", "records repeat a title of the table"),
+    "sections": ("record is without an appended section", "records are without an appended section"),
+    "mixed": (
+        "object is of the other media: readers of this folder mix movies and series",
+        "objects are of the other media: readers of this folder mix movies and series",
+    ),
     "missing": ("committed data object is missing", "committed data objects are missing"),
     "counts": (
         "count of the state disagrees with its objects",
         "counts of the state disagree with its objects",
     ),
-    "orphans": ("object is accounted for by no state", "objects are accounted for by no state"),
+    "orphans": (
+        "object is accounted for by no state of the table, and its readers read it",
+        "objects are accounted for by no state of the table, and its readers read them",
+    ),
+    "leftovers": (
+        "object in the run's folder is accounted for by no state",
+        "objects in the run's folder are accounted for by no state",
+    ),
     "uploads": ("upload is unfinished", "uploads are unfinished"),
     "states": ("state of another harvest cannot be read", "states of other harvests cannot be read"),
 }
@@ -76,10 +89,12 @@ def format_report(report: Report) -> str:
     lines = [
         f"state       {report.state}",
         f"run         {report.run}, {report.status}{pending}",
-        f"table       {report.name}-* objects under {report.table}",
+        f"table       {report.table} (readers read every object under it but `_` and `.` paths)",
         f"read        {report.data_objects} data objects: {report.records} records of {report.titles} "
         f"titles; {report.outcome_lines} outcome lines",
     ]
+    if report.sharing:
+        lines.append(f"shared      with harvest(s) {', '.join(report.sharing)}: their objects are read too")
     if report.updates:
         lines.append(f"updates     {report.updates} records of titles fetched again by a refresh")
     if report.superseded:
@@ -88,7 +103,8 @@ def format_report(report: Report) -> str:
         )
     if report.writer:
         lines.append(
-            f"writing     {report.writer}: what it has not committed yet shows as orphans or uploads"
+            f"writing     {report.writer}: what it has not committed yet shows as orphans, leftovers or "
+            "uploads"
         )
     lines.extend(_finding_line(f) for f in report.findings)
     lines.append(

@@ -96,6 +96,12 @@ def test_a_list_shares_tmdb_and_sink_and_gives_each_harvest_a_table_folder(tmp_p
             "series: a reader of that folder would mix them",
         ),
         (
+            '[[harvest]]\nname = "old"\n[harvest.sink]\npartition = "{yyyy}/{mm}/{dd}"\n'
+            '[[harvest]]\nname = "new"\n',
+            "the table folder of harvest \"old\" ('the sink root') holds that of \"new\" ('new/'): "
+            "readers of the first would read the second's objects too; give them folders side by side",
+        ),
+        (
             '[[harvest]]\nname = "a"\n[harvest.source]\ntype = "xml"\n',
             "harvest[0].source.type must be one of",
         ),

@@ -28,6 +28,7 @@ from harvester.errors import Interrupted
 from harvester.lake.audit import CONCURRENCY, read_in_order
 from harvester.lake.audit_checks import (
     Findings,
+    Holder,
     Report,
     RunTally,
     Titles,
@@ -215,17 +216,20 @@ async def test_a_record_written_twice_is_a_duplicate_the_state_does_not_count(la
     assert "harvested" in examples(report, "counts")[0]
 
 
-async def test_orphans_of_a_stale_writer_and_of_an_unknown_run_are_listed(lake: Lake) -> None:
-    fresh_ids = [orjson.dumps({"id": 900_000_000 + n, "title": "planted"}) for n in range(3)]
+async def test_orphans_of_a_stale_writer_of_an_unknown_run_and_of_any_name_are_listed(lake: Lake) -> None:
+    credits = {"cast": [], "crew": []}
+    fresh = [orjson.dumps({"id": 900_000_000 + n, "title": "planted", "credits": credits}) for n in range(3)]
     stale = data_key(lake.state, 0, "wdead00", lake.ext())  # commit 0 by a writer that lost its lease
     partition = lake.state.partition
     unknown = f"{partition}/movies-20200101T000000Z-0badf00d-w123456-000000{lake.ext()}"
-    await lake.sink.put(stale, lake.encode(fresh_ids[:1]))
-    await lake.sink.put(unknown, lake.encode(fresh_ids[1:]))
-    await lake.sink.put(f"{partition}/series-elsewhere.json", b"not ours: another table")
+    elsewhere = f"{partition}/series-elsewhere.json"  # readers read it whatever its name says
+    await lake.sink.put(stale, lake.encode(fresh[:1]))
+    await lake.sink.put(unknown, lake.encode(fresh[1:]))
+    await lake.sink.put(elsewhere, b"not ours: another table")
     report = await verify(lake.settings)
-    assert kinds(report) == {"orphans": 2}
-    assert sorted(examples(report, "orphans")) == sorted([stale, unknown])
+    assert kinds(report) == {"orphans": 3, "invalid": 1}
+    assert sorted(examples(report, "orphans")) == sorted([stale, unknown, elsewhere])
+    assert examples(report, "invalid")[0].startswith(f"{elsewhere}: not valid JSON")
     assert report.records == lake.state.counts.harvested + 3 and report.titles == report.records
 
 
@@ -271,11 +275,13 @@ def test_the_table_is_the_folder_above_the_first_date_placeholder() -> None:
     assert table_root("{media}/{yyyy}/{mm}/{dd}", "series") == "series/"
     assert table_root("raw/{media}-v2/{yyyy}-{mm}/{dd}", "movies") == "raw/movies-v2/"
     assert table_root("{media}", "movies") == "movies/"
-    assert in_table("2026/11/23/movies-x-000001.json", "", "movies")
-    assert not in_table("2026/11/23/series-x-000001.json", "", "movies")
-    assert not in_table("_harvest/t/movies-x.json", "", "movies")
-    assert not in_table("2026/.hidden/movies-x.json", "", "movies")
-    assert not in_table("series/2026/movies-x.json", "movies/", "movies")
+    assert in_table("2026/11/23/movies-x-000001.json", "")
+    assert in_table("2026/11/23/series-x-000001.json", "")  # readers read every name
+    assert in_table("2026/11/23/copy of movies.json", "") and in_table("notes.txt", "")
+    assert not in_table("_harvest/t/movies-x.json", "")
+    assert not in_table("2026/.hidden/movies-x.json", "")
+    assert not in_table("2026/11/_tmp/movies-x.json", "")
+    assert not in_table("series/2026/movies-x.json", "movies/")
 
 
 @pytest.mark.parametrize(
@@ -350,19 +356,20 @@ def test_the_states_account_for_the_table() -> None:
     refreshed = "2025/01/movies-20250101T000000Z-00000001-w000009-000000.json"
     replaced = "2024/12/movies-20241201T000000Z-00000002-w000008-000000.json"
     unknown = "2023/05/movies-20230501T000000Z-0000000f-w000007-000000.json"
-    ignored = ["2025/01/series-x-000000.json", "_harvest/t/movies-x.json", "2025/_tmp/movies-x.json"]
-    keys = sorted([*committed, beyond, stale, other_key, refreshed, replaced, unknown, *ignored])
+    stray = "2025/01/series-x-000000.json"  # no state's: an orphan, read like any data object
+    ignored = ["_harvest/t/movies-x.json", "2025/_tmp/movies-x.json"]
+    keys = sorted([*committed, beyond, stale, other_key, refreshed, replaced, unknown, stray, *ignored])
     findings = Findings()
-    jobs, superseded = table_jobs(keys, "", [ours, other], findings)
+    jobs, superseded = table_jobs(keys, "", [Holder("ours", ours), Holder("other", other)], findings)
     assert superseded == 1
     by_key = {job.key: job for job in jobs}
-    assert sorted(by_key) == sorted([*committed, beyond, stale, other_key, refreshed, unknown])
+    assert sorted(by_key) == sorted([*committed, beyond, stale, other_key, refreshed, unknown, stray])
     assert [k for k, job in by_key.items() if job.ours] == committed
     assert by_key[refreshed].lineage == by_key[committed[0]].lineage == 0  # a refresh updates, never doubles
     assert by_key[other_key].lineage == 1 and by_key[other_key].chunk_size == 7
     assert by_key[unknown].chunk_size is None and by_key[unknown].lineage < 0
     assert [(f.kind, f.count, sorted(f.examples)) for f in findings.listed()] == [
-        ("orphans", 3, sorted([beyond, stale, unknown]))
+        ("orphans", 4, sorted([beyond, stale, unknown, stray]))
     ]
 
 

@@ -1,7 +1,8 @@
 """The audit of one harvest in its sink: GET and LIST only (no write, no lease, no probe).
 
-It lists the table's folder and the run's own, reads the other harvests' states, the lease and every
-object to judge, and hands what it read to audit_checks.py, which decides what is wrong.
+It lists the table's folder (every object readers of it read) and the run's own, reads the other
+harvests' states (those sharing the folder account for objects in it), the lease and every object to
+judge, and hands what it read to audit_checks.py, which decides what is wrong.
 
 Memory stays flat in the number of objects: bodies are read a few at a time and dropped once their ids
 are taken; what is kept is one dict entry per title.
@@ -22,16 +23,18 @@ from .audit_checks import (
     DataJob,
     DataScan,
     Findings,
+    Holder,
     OutcomeScan,
     Report,
     RunTally,
     Titles,
     check_counts,
+    note_sections,
     run_folder,
     scan_data,
     scan_outcomes,
+    sharing,
     table_jobs,
-    table_root,
 )
 from .layout import run_dir
 from .lease import LeaseDoc, is_live, lease_key
@@ -60,9 +63,9 @@ async def audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event |
 
 async def _audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event) -> Report:
     findings = Findings()
-    root = table_root(state.identity.sink.partition, state.name)
-    states = [state, *await _other_states(sink, harvest, findings)]
-    jobs, superseded = table_jobs(await sink.list_keys(root), root, states, findings)
+    holders = [Holder(harvest, state), *await _other_states(sink, harvest, findings)]
+    root = holders[0].table
+    jobs, superseded = table_jobs(await sink.list_keys(root), root, holders, findings)
     outcome_keys = run_folder(await sink.list_keys(run_dir(state)), state, findings)
     # The table's folder and the run's own; the whole prefix holds both when it is the table.
     for prefix in [root, run_dir(state)] if root else [root]:
@@ -76,11 +79,12 @@ async def _audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event)
         body = await sink.get(job.key)
         if body is None:
             return DataScan([], "vanished since it was listed")
-        return scan_data(job.key, body, job.chunk_size)
+        return scan_data(job.key, body, job.chunk_size, job.sections)
 
     def merge_data(job: DataJob, scan: DataScan) -> None:
         if scan.problem is not None:
             findings.add("invalid", f"{job.key}: {scan.problem}")
+        note_sections(job.key, scan, findings)
         titles.add(job.key, job.run, job.lineage, scan.ids)
         if job.ours:
             tally.objects += 1
@@ -112,6 +116,7 @@ async def _audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event)
         pending=len(state.pending),
         table=f"{base}/{root}",
         name=state.name,
+        sharing=sharing(holders),
         data_objects=len(jobs),
         records=titles.records,
         titles=len(titles),
@@ -146,17 +151,19 @@ async def read_in_order(
             merge(job, await (await started.get()))
 
 
-async def _other_states(sink: Sink, harvest: str, findings: Findings) -> list[RunState]:
-    """The states of the other harvests in the sink: they account for objects in the table too."""
+async def _other_states(sink: Sink, harvest: str, findings: Findings) -> list[Holder]:
+    """The states of the other harvests in the sink: those whose table is the same folder account for
+    objects in it too."""
     ours, others = state_key(harvest), []
-    for key in await sink.list_keys(f"{HARVEST_DIR}/state-"):
-        if key == ours or "/" in key[len(HARVEST_DIR) + 1 :]:
+    prefix = f"{HARVEST_DIR}/state-"
+    for key in await sink.list_keys(prefix):
+        if key == ours or "/" in key[len(HARVEST_DIR) + 1 :] or not key.endswith(".json"):
             continue
         raw = await sink.get(key)
         if raw is None:
             continue  # removed since it was listed: it accounts for nothing now
         try:
-            others.append(RunState.from_bytes(raw, key))
+            others.append(Holder(key[len(prefix) : -len(".json")], RunState.from_bytes(raw, key)))
         except StateError as exc:
             findings.add("states", f"{exc} (the objects it accounts for are orphans here)")
     return others

@@ -1,36 +1,41 @@
 """The audit's decisions, apart from reading the sink: bytes, keys and run states in, findings out.
 
-The audit asks four things. Is every data object readable and valid (a JSON array or JSON Lines,
-gzipped when its key ends in .gz, each record an object with an integer `id`, at most `chunk_size` of
-them)? Does each title appear at most once in the table? Do the state's counts match what its committed
-objects hold? Is anything there that no state accounts for, or an upload left open?
+The audit asks what a reader of the table sees. Is every data object readable and valid (a JSON array
+or JSON Lines, gzipped when its key ends in .gz, each record an object with an integer `id`, at most
+`chunk_size` of them, each with the sections its harvest appended)? Does each title appear at most
+once in the table? Do the state's counts match what its committed objects hold? Is anything there that
+no state accounts for, or an upload left open?
 
-The table is what a reader (Spark, Glue, Athena) takes as one: the folder above the first date
-placeholder of the partition template (the whole prefix for "{yyyy}/{mm}/{dd}", "movies/" for
-"{media}/{yyyy}/{mm}/{dd}"), skipping paths that start with `_` or `.`, and in it the objects whose name
-starts with the run's name word ("movies-", "series-": TMDB numbers movies and series apart). Its
-titles come from every run there but those a state marks as replaced (`supersedes`: removed when the
-run replacing them completes), so a title that another harvest, or a run whose state was lost, left in
-the table counts as a duplicate. A title fetched again by a refresh (a later run of the same lineage)
+The table is what a reader (Athena, Glue, Spark, DuckDB's glob) takes as one: the folder above the
+first date placeholder of the partition template (the whole prefix for "{yyyy}/{mm}/{dd}", "movies/"
+for "{media}/{yyyy}/{mm}/{dd}", "<name>/" for a harvest of a list), and in it every object whose path
+has no part starting with `_` or `.`, whatever its name. Its titles come from every object there but
+those of runs a state marks as replaced (`supersedes`: removed when the run replacing them completes),
+so a title that another harvest sharing the folder, a run whose state was lost, or a copy made by hand
+holds too counts as a duplicate. A title fetched again by a refresh (a later run of the same lineage)
 is an update, not a duplicate: earlier objects are never rewritten.
 
 Every state under `_harvest/` accounts for the objects its run committed (layout.py), for those of the
-earlier runs of its lineage, and for those of the runs it replaces. Anything else in the table or in
-the run's own folder is an orphan: a stale writer's object, a commit that did not finish, or something
-put there by hand.
+earlier runs of its lineage, and for those of the runs it replaces; in the table, only the states whose
+table is the same folder do. An object of a state of the other media is a finding of its own (TMDB
+numbers movies and series apart: a reader of the folder would mix them). Anything else in the table is
+an orphan that readers read (a stale writer's object, a commit that did not finish, an object of a
+table nested inside this one, something put there by hand); anything else in the run's own folder is a
+leftover (readers skip `_harvest/`, but no state accounts for it).
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import msgspec
 
-from ..config import Compression, OutputFormat
+from ..config import Compression, OutputFormat, table_folder
 from ..errors import StateError
 from .chunks import extension
 from .layout import (
@@ -44,14 +49,25 @@ from .layout import (
     spool_key,
     spool_prefix,
 )
-from .state import RunState
+from .state import Identity, RunState
 
 EXAMPLES = 5  # keys or ids a finding names; its count says how many there are
-DATE_PLACEHOLDERS = ("{yyyy}", "{mm}", "{dd}")
 SPOOL_KINDS = ("discover", "refresh")  # spooled work lists in a run's folder (source/)
+DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 
 # The kinds of finding, in the order the report lists them.
-Kind = Literal["invalid", "duplicates", "missing", "counts", "orphans", "uploads", "states"]
+Kind = Literal[
+    "invalid",
+    "duplicates",
+    "sections",
+    "mixed",
+    "missing",
+    "counts",
+    "orphans",
+    "leftovers",
+    "uploads",
+    "states",
+]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
@@ -67,8 +83,9 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     run: str  # its run tag
     status: str  # "running" or "complete"
     pending: int  # titles whose retries ran out, tried again by the next run
-    table: str  # the table's folder
+    table: str  # the table's folder: readers read every object under it but `_` and `.` paths
     name: str  # the first word of its data objects' names
+    sharing: list[str]  # the other harvests whose states account for objects of the table
     data_objects: int  # read: this run's, its lineage's and other runs' in the table, orphans
     records: int  # in those objects
     titles: int  # distinct ids among them
@@ -81,19 +98,39 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
 
 def table_root(template: str, name: str) -> str:
     """The folder readers take as one table for a partition template ('' is the sink's root)."""
-    fixed: list[str] = []
-    for segment in template.strip("/").split("/"):
-        if any(p in segment for p in DATE_PLACEHOLDERS):
-            break
-        fixed.append(segment.replace("{media}", name))
-    return "".join(f"{folder}/" for folder in fixed)
+    return table_folder(template, "tv" if name == "series" else "movie")
 
 
-def in_table(key: str, root: str, name: str) -> bool:
-    """Whether readers of the table at `root` see `key` as one of `name`'s data objects."""
-    parts = key.split("/")
-    hidden = any(p.startswith(("_", ".")) for p in parts)
-    return not hidden and key.startswith(root) and parts[-1].startswith(f"{name}-")
+def in_table(key: str, root: str) -> bool:
+    """Whether readers of the table at `root` read `key`: every object under it whose path has no part
+    starting with `_` or `.` (Athena, Glue, Spark and DuckDB's glob skip those), whatever its name."""
+    hidden = any(p.startswith(("_", ".")) for p in key.split("/"))
+    return not hidden and key.startswith(root)
+
+
+def is_data_name(key: str) -> bool:
+    return key.endswith(DATA_SUFFIXES)
+
+
+def required_sections(identity: Identity) -> tuple[str, ...]:
+    """The sections each record of a harvest must hold: what it appended (`tmdb.append`), but a TV
+    season (TMDB leaves out a season that does not exist) and nothing for discover results stored as
+    they are (`details = false`: no details request, so nothing appended)."""
+    if identity.source.type == "discover":
+        try:
+            details = _DISCOVER_INPUT.decode(identity.source.input).details
+        except msgspec.DecodeError:
+            details = True  # not the fingerprint discover writes: judge it as details (the default)
+        if not details:
+            return ()
+    return tuple(name for name in identity.tmdb.append if not name.startswith("season/"))
+
+
+class _DiscoverInput(msgspec.Struct):
+    details: bool = True  # the one field of a discover source's fingerprint (source/discover.py) read
+
+
+_DISCOVER_INPUT = msgspec.json.Decoder(_DiscoverInput)
 
 
 class _Record(msgspec.Struct):
@@ -104,15 +141,41 @@ class _OutcomeLine(msgspec.Struct):
     outcome: Literal["miss", "removed", "failed"]
 
 
-_ARRAY = msgspec.json.Decoder(list[_Record])
-_LINE = msgspec.json.Decoder(_Record)
 _OUTCOMES = msgspec.json.Decoder(_OutcomeLine)
+_Decoders = tuple[msgspec.json.Decoder[list[_Record]], msgspec.json.Decoder[_Record]]
+_NULL = msgspec.Raw(b"null")
+
+
+@functools.cache
+def _record_decoders(sections: tuple[str, ...]) -> _Decoders:
+    """Decoders of an array of records and of one record: `_Record` plus one `Raw` field per section
+    (skipped, not parsed; tmdb/lookup.py checks a details body alike), so a record's sections can be
+    told present or absent at the cost of finding where they end."""
+    record: Any = _Record
+    if sections:
+        fields = [(f"s{i}", msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for i in range(len(sections))]
+        rename = {f"s{i}": name for i, name in enumerate(sections)}  # keys such as "watch/providers"
+        record = msgspec.defstruct("_RecordSections", fields, bases=(_Record,), rename=rename)
+    return msgspec.json.Decoder(list[record]), msgspec.json.Decoder(record)
+
+
+def _lacks(record: _Record, count: int) -> list[int]:
+    """The indexes of the sections (fields s0, s1, ...) a decoded record has not, or has as null."""
+    absent = []
+    for i in range(count):
+        section = getattr(record, f"s{i}")
+        if section is msgspec.UNSET or section == _NULL:
+            absent.append(i)
+    return absent
 
 
 @dataclass(frozen=True)
 class DataScan:
     ids: list[int]
     problem: str | None = None
+    lacking: int = 0  # records without one of the required sections
+    lacking_ids: tuple[int, ...] = ()  # the first few of them
+    lacked: tuple[str, ...] = ()  # the sections they are without, in the harvest's order
 
 
 @dataclass(frozen=True)
@@ -123,17 +186,19 @@ class OutcomeScan:
     problem: str | None = None
 
 
-def scan_data(key: str, body: bytes, chunk_size: int | None) -> DataScan:
-    """The title ids of a data object, or why it is not a valid one (`chunk_size` None: no limit)."""
-    if not key.endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz")):
+def scan_data(key: str, body: bytes, chunk_size: int | None, sections: Sequence[str] = ()) -> DataScan:
+    """The title ids of a data object, or why it is not a valid one (`chunk_size` None: no limit), and
+    which of its records are without one of `sections` (absent or null)."""
+    if not is_data_name(key):
         return DataScan([], "not a .json or .jsonl object")
     try:
         text = gzip.decompress(body) if key.endswith(".gz") else body
     except (OSError, EOFError, zlib.error) as exc:
         return DataScan([], f"not a complete gzip stream ({exc})")
+    array, line = _record_decoders(tuple(sections))
     try:
         lines = key.endswith((".jsonl", ".jsonl.gz"))
-        records = _LINE.decode_lines(text) if lines else _ARRAY.decode(text)
+        records: list[_Record] = line.decode_lines(text) if lines else array.decode(text)
     except msgspec.ValidationError as exc:
         return DataScan([], f"a record is not an object with an integer id ({exc})")
     except msgspec.DecodeError as exc:
@@ -141,9 +206,20 @@ def scan_data(key: str, body: bytes, chunk_size: int | None) -> DataScan:
     ids = [r.id for r in records]
     if not ids:
         return DataScan([], "holds no records")
+    problem = None
     if chunk_size is not None and len(ids) > chunk_size:
-        return DataScan(ids, f"{len(ids)} records, more than chunk_size {chunk_size}")
-    return DataScan(ids)
+        problem = f"{len(ids)} records, more than chunk_size {chunk_size}"
+    if not sections:
+        return DataScan(ids, problem)
+    lacking, lacking_ids, lacked = 0, list[int](), set[int]()
+    for record in records:
+        absent = _lacks(record, len(sections))
+        if absent:
+            lacking += 1
+            lacked.update(absent)
+            if len(lacking_ids) < EXAMPLES:
+                lacking_ids.append(record.id)
+    return DataScan(ids, problem, lacking, tuple(lacking_ids), tuple(sections[i] for i in sorted(lacked)))
 
 
 def scan_outcomes(body: bytes) -> OutcomeScan:
@@ -330,49 +406,92 @@ class Titles:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """A harvest's state found in the sink (`_harvest/state-<harvest>.json`)."""
+
+    harvest: str  # config.harvest_id
+    state: RunState
+
+    @functools.cached_property
+    def table(self) -> str:
+        """The folder its objects make a table of, as readers take it."""
+        return table_root(self.state.identity.sink.partition, self.state.name)
+
+
+def sharing(holders: Sequence[Holder]) -> list[str]:
+    """The other harvests whose states account for objects of the audited one's table (`holders[0]`):
+    same folder, same media."""
+    ours = holders[0]
+    return [h.harvest for h in holders[1:] if h.table == ours.table and h.state.name == ours.state.name]
+
+
+@dataclass(frozen=True)
 class DataJob:
     key: str
     run: str  # the run's data prefix, or the key itself for an orphan of no known run
     lineage: int  # the state whose lineage the run belongs to (a title fetched again there is an update)
     chunk_size: int | None  # None: no state says how many records the object may hold
     ours: bool  # committed by the audited run: counted against its state
+    sections: tuple[str, ...] = ()  # each record must hold these (required_sections of its harvest)
 
 
 def table_jobs(
-    keys: Sequence[str], root: str, states: Sequence[RunState], findings: Findings
+    keys: Sequence[str], root: str, holders: Sequence[Holder], findings: Findings
 ) -> tuple[list[DataJob], int]:
-    """The data objects of the table to read (orphans noted as found), and how many objects of replaced
-    runs are left out. `states[0]` is the audited one."""
+    """The objects readers of the table at `root` read, to be read in turn (orphans, objects of the
+    other media noted as found), and how many objects of replaced runs are left out. `holders[0]` is
+    the audited harvest."""
     jobs: list[DataJob] = []
     superseded = 0
+    name, states = holders[0].state.name, [h.state for h in holders]
     for key in keys:
-        if not in_table(key, root, states[0].name):
+        if not in_table(key, root):
             continue
         place = place_of(key, states)
         if place.role == "superseded":
             superseded += 1
             continue
-        if place.role == "orphan":
-            findings.add("orphans", key)
         if place.owner is None:  # under no run a state knows: a lineage of its own
-            jobs.append(DataJob(key, key, -1 - len(jobs), None, False))
+            findings.add("orphans", key)
+            if is_data_name(key):  # a copy or a stray file: its titles count, and whether it is valid
+                jobs.append(DataJob(key, key, -1 - len(jobs), None, False))
             continue
-        owner = states[place.owner]
+        owner = holders[place.owner]
+        if owner.state.name != name:  # TMDB numbers movies and series apart: not read as this table
+            findings.add("mixed", f"{key} (of harvest {owner.harvest}, of {owner.state.name})")
+            continue
+        if owner.table != root:
+            where = repr(owner.table) if owner.table else "the sink's root"
+            findings.add("orphans", f"{key} (of harvest {owner.harvest}, whose table is {where})")
+        elif place.role == "orphan":
+            findings.add("orphans", key)
         ours = place.role == "committed" and place.owner == 0
-        jobs.append(DataJob(key, place.run, place.owner, owner.identity.sink.chunk_size, ours))
+        sections = required_sections(owner.state.identity)
+        jobs.append(
+            DataJob(key, place.run, place.owner, owner.state.identity.sink.chunk_size, ours, sections)
+        )
     return jobs, superseded
 
 
 def run_folder(keys: Sequence[str], state: RunState, findings: Findings) -> list[str]:
-    """The committed outcomes objects among the keys of the run's folder (orphans noted as found)."""
+    """The committed outcomes objects among the keys of the run's folder (leftovers noted as found)."""
     outcomes: list[str] = []
     for key in keys:
         judged = judge_run_key(state, key)
         if judged == "outcomes":
             outcomes.append(key)
         elif judged == "orphan":
-            findings.add("orphans", key)
+            findings.add("leftovers", key)
     return outcomes
+
+
+def note_sections(key: str, scan: DataScan, findings: Findings) -> None:
+    """One finding line per object whose records are without a section their harvest appended."""
+    if not scan.lacking:
+        return
+    ids = ", ".join(map(str, scan.lacking_ids)) + (", ..." if scan.lacking > len(scan.lacking_ids) else "")
+    which = f"id {ids}" if scan.lacking == 1 else f"{scan.lacking} records (ids {ids})"
+    findings.add("sections", f"{which} without {', '.join(scan.lacked)} in {key}", count=scan.lacking)
 
 
 def check_counts(state: RunState, tally: RunTally, committed: Sequence[str], findings: Findings) -> None:
