@@ -78,6 +78,10 @@ class Shared:
         self._refused: HarvesterError | None = None
         self._probing = asyncio.Lock()
         self._probed: dict[int, Capabilities] = {}
+        # One completion at a time: completing folds the harvest's ids into a bitmap as large as its
+        # largest TMDB id / 8; harvests completing together would hold theirs at once (memory flat in
+        # the number of harvests: bench/fleet_memory.py).
+        self.completing = asyncio.Lock()
 
     def arrival(self) -> Arrival:
         """One harvest's place in the wait for TMDB's first request."""
@@ -315,7 +319,8 @@ async def _run(
     complete = exhausted and len(state.done) >= source.stats.selected and not state.pending
     lease.check()
     if complete:
-        await finish(sink, store, state)
+        async with shared.completing:
+            await finish(sink, store, state)
     status: Status = "complete" if complete else "incomplete"
     summary = _summary(settings, sink, source, state, stats, client, status)
     await sink.put(summary_key(state), msgspec.json.format(msgspec.json.encode(summary), indent=2))

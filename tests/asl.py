@@ -2,7 +2,7 @@
 
 Enough to run the state machine against a fake Lambda function in a test: Choice (IsPresent and a few
 comparisons), Pass and Task with Parameters (`.$` keys: paths, the `$$.Execution` context object and
-three intrinsic functions), ResultSelector, ResultPath, Retry and Catch; Wait (Seconds, not slept);
+four intrinsic functions), ResultSelector, ResultPath, Retry and Catch; Wait (Seconds, not slept);
 Succeed and Fail. Anything
 outside that subset raises NotImplementedError, so a change in the definition that the interpreter
 does not understand fails a test instead of being skipped.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 EXECUTION_ID = "arn:aws:states:us-east-1:123456789012:execution:HarvestStateMachine:test-execution"
@@ -24,6 +25,16 @@ class TaskError(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+def load_definition(path: Path, substitutions: dict[str, str]) -> dict[str, Any]:
+    """The ASL file with its DefinitionSubstitutions filled in, as CloudFormation would."""
+    text = path.read_text(encoding="utf-8")
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    if "${" in text:
+        raise AssertionError("a placeholder without a value")
+    return json.loads(text)  # type: ignore[no-any-return]
 
 
 def _get(data: Any, path: str) -> Any:
@@ -61,6 +72,11 @@ def _intrinsic(expr: str, data: Any, context: dict[str, Any]) -> Any:
         return _read(m.group(1), data, context) + int(m.group(2))
     if m := re.fullmatch(rf"States\.Format\('([^']*)', {_PATH}\)", expr):
         return m.group(1).replace("{}", str(_read(m.group(2), data, context)), 1)
+    if m := re.fullmatch(rf"States\.JsonMerge\({_PATH}, {_PATH}, false\)", expr):
+        left, right = _read(m.group(1), data, context), _read(m.group(2), data, context)
+        if not isinstance(left, dict) or not isinstance(right, dict):
+            raise TypeError(f"States.JsonMerge takes two objects: {expr}")  # States.Runtime in Step Functions
+        return {**left, **right}  # shallow, as with false: the right one's keys win
     if expr.startswith("$"):
         return _read(expr, data, context)
     raise NotImplementedError(expr)

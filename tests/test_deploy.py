@@ -8,6 +8,7 @@ dependency list (building the zip downloads wheels: run deploy/build_lambda_zip.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -20,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asl import FakeFunction, TaskError, run_machine
+import tomli_w
+from asl import FakeFunction, TaskError, load_definition, run_machine
+
+from harvester.config import deployment_from_mapping, parse_s3_url
+from harvester.errors import ConfigError
+from harvester.lake.columns import OUTCOMES, columns
+from harvester.lake.glue import glue_tables
+from harvester.lake.table import table_properties, table_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -28,6 +36,7 @@ TEMPLATE = DEPLOY / "template.yaml"
 ASL = DEPLOY / "statemachine.asl.json"
 BUILD_SCRIPT = DEPLOY / "build_lambda_zip.sh"
 DOCKERFILE = DEPLOY / "Dockerfile"
+GLUE_TABLES = DEPLOY / "glue_tables.py"
 
 CONFIG_URI = "s3://lake-bucket/harvester/config.toml"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:harvester"
@@ -64,10 +73,10 @@ def _lint(path: Path) -> list[Any]:
     return lint_file(path, config=ManualArgs(regions=["us-east-1", "sa-east-1", "eu-west-1"]))
 
 
-def _template() -> dict[str, Any]:
+def _template(path: Path = TEMPLATE) -> dict[str, Any]:
     from cfnlint.decode import decode
 
-    template, matches = decode(str(TEMPLATE))
+    template, matches = decode(str(path))
     assert not matches, [str(m) for m in matches]
     assert template is not None
     return template  # type: ignore[no-any-return]
@@ -86,16 +95,12 @@ def _substitutions() -> dict[str, Any]:
 
 def _definition(max_iterations: int = 100) -> dict[str, Any]:
     """The ASL with its DefinitionSubstitutions filled in as CloudFormation would."""
-    text = ASL.read_text(encoding="utf-8")
     values = {
         "HarvestFunctionArn": FUNCTION_ARN,
         "ConfigUri": CONFIG_URI,
         "MaxIterations": str(max_iterations),
     }
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    assert "${" not in text, "a placeholder without a value"
-    return json.loads(text)  # type: ignore[no-any-return]
+    return load_definition(ASL, values)
 
 
 def _targets(state: dict[str, Any]) -> Iterator[str]:
@@ -121,6 +126,15 @@ def _statements(policy_holder: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _resource_items(statement: dict[str, Any]) -> Iterator[Any]:
+    """A statement's Resource entries; an optional one (Fn::If ... AWS::NoValue) as what it grants."""
+    for resource in _as_list(statement["Resource"]):
+        if isinstance(resource, dict) and "Fn::If" in resource:
+            yield from (b for b in resource["Fn::If"][1:] if b != {"Ref": "AWS::NoValue"})
+        else:
+            yield resource
 
 
 def _resource_text(resource: Any) -> str:
@@ -300,9 +314,12 @@ def test_s3_permissions_are_scoped_to_the_bucket_and_prefix() -> None:
     granted: dict[str, set[str]] = {}
     for st in s3_statements:
         assert st["Effect"] == "Allow"
-        resources = [_resource_text(r) for r in _as_list(st["Resource"])]
+        resources = [_resource_text(r) for r in _resource_items(st)]
         for text in resources:
             assert text != "*" and not text.startswith("arn:aws:s3:::*"), st
+            if text == "Ref:SourceArns":  # the sources of a list, as the ARNs given (checked below)
+                assert _as_list(st["Action"]) == ["s3:GetObject"], st
+                continue
             assert re.fullmatch(r"arn:\$\{AWS::Partition\}:s3:::\$\{BucketName\}(/\S+)?", text), text
         for action in _as_list(st["Action"]):
             granted.setdefault(action, set()).update(resources)
@@ -315,7 +332,8 @@ def test_s3_permissions_are_scoped_to_the_bucket_and_prefix() -> None:
         "s3:ListMultipartUploadParts",
     ):
         assert granted[action] == {data}, action
-    assert granted["s3:GetObject"] == {data, bucket + "/${ConfigKey}", bucket + "/${SourceKey}"}
+    sources = {bucket + "/${SourceKey}", "Ref:SourceArns"}
+    assert granted["s3:GetObject"] == {data, bucket + "/${ConfigKey}"} | sources
     assert granted["s3:ListBucket"] == {bucket}
     assert granted["s3:ListBucketMultipartUploads"] == {bucket}
     (listing,) = [st for st in s3_statements if "s3:ListBucket" in _as_list(st["Action"])]
@@ -330,7 +348,49 @@ def test_function_role_has_basic_execution_and_nothing_broad() -> None:
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
     ]
     for st in _statements(role):
-        assert all(_resource_text(r) != "*" for r in _as_list(st["Resource"])), st
+        assert all(_resource_text(r) != "*" for r in _resource_items(st)), st
+
+
+def test_the_function_may_read_each_source_of_a_list_and_only_those() -> None:
+    """One stack for a team's harvests: SourceKey (a key, or a folder/*, in the bucket) and SourceArns
+    (any further source objects) are both optional, and each grants s3:GetObject only when given."""
+    template = _template()
+    params, conditions = template["Parameters"], template["Conditions"]
+    assert params["SourceKey"]["Default"] == "" and params["SourceKey"]["Type"] == "String"
+    arns = params["SourceArns"]
+    assert arns["Type"] == "CommaDelimitedList" and arns["Default"] == ""
+    pattern = re.compile(arns["AllowedPattern"])  # CloudFormation checks each member of the list
+    for good in (
+        "",
+        "arn:aws:s3:::my-lake/Raw/Local/CSV/Movies/movies.csv",
+        "arn:aws-cn:s3:::lake/Raw/CSV/*",
+    ):
+        assert pattern.fullmatch(good), good
+    for bad in ("*", "arn:aws:s3:::*", "arn:aws:s3:::my-lake", "s3://my-lake/movies.csv", "Raw/movies.csv"):
+        assert not pattern.fullmatch(bad), bad
+    assert conditions["HasSourceKey"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SourceKey"}, ""]}]}
+    assert conditions["HasSourceArns"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SourceArns"}]}, ""]}]
+    }
+    role = template["Resources"]["HarvestFunctionRole"]["Properties"]
+    (s3_policy,) = [p for p in role["Policies"] if p["PolicyName"] == "harvester-s3"]
+    statements = s3_policy["PolicyDocument"]["Statement"]
+    (read,) = [st for st in statements if st.get("Sid") == "ReadConfigAndSource"]
+    assert read["Resource"][1] == {
+        "Fn::If": [
+            "HasSourceKey",
+            {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/${SourceKey}"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    (optional,) = [st for st in statements if "Fn::If" in st and st["Fn::If"][0] == "HasSourceArns"]
+    assert optional["Fn::If"][1] == {
+        "Sid": "ReadSources",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": {"Ref": "SourceArns"},
+    }
+    assert optional["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def test_state_machine_role_invokes_only_the_function() -> None:
@@ -527,6 +587,58 @@ def test_a_harvest_that_never_completes_stops_at_max_iterations() -> None:
     assert "5 invocations" in cause
 
 
+def listed(status: str, unfinished: list[str], stopped: bool = False, **more: Any) -> dict[str, Any]:
+    """What the function answers for a config that lists harvests (lambda_handler.list_result)."""
+    return {"status": status, "stopped": stopped, "unfinished": unfinished, "harvests": {}, **more}
+
+
+def test_a_list_is_narrowed_to_its_unfinished_harvests_until_all_are_complete() -> None:
+    # A harvest complete in this execution is not taken again: a refresh would start another run of it.
+    fn = FakeFunction(
+        listed("incomplete", ["series", "drama"], stopped=True),
+        listed("incomplete", ["drama"], stopped=False, pending=3),
+        TaskError("Lambda.ServiceException"),  # retried with the payload as it was
+        listed("complete", []),
+    )
+    waits: list[int] = []
+    outcome, output = run_machine(_definition(), {"mode": "refresh"}, fn, waits=waits)
+    assert outcome == "Succeed" and output["last"]["status"] == "complete"
+    refresh = {"config": CONFIG_URI, "mode": "refresh"}
+    assert fn.payloads == [
+        refresh,
+        {**refresh, "only": ["series", "drama"]},
+        {**refresh, "only": ["drama"]},
+        {**refresh, "only": ["drama"]},
+    ]
+    assert waits == [300]  # only after the invocation that was not cut short
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "payload"),
+    [
+        ({"only": ["series"]}, {"config": CONFIG_URI}),
+        ({"only": ["series"], "mode": "refresh"}, {"config": CONFIG_URI, "mode": "refresh"}),
+        ({"only": ["series"], "fresh": True}, FRESH),
+    ],
+)
+def test_only_in_the_execution_input_goes_to_every_invocation(
+    execution_input: dict[str, Any], payload: dict[str, Any]
+) -> None:
+    fn = FakeFunction(listed("incomplete", ["series"], stopped=True), listed("complete", []))
+    assert run_machine(_definition(), execution_input, fn, execution_id=EXECUTION)[0] == "Succeed"
+    assert fn.payloads == [{**payload, "only": ["series"]}] * 2
+
+
+def test_a_list_that_failed_for_good_names_its_harvests_in_the_cause() -> None:
+    error = '1 of 2 harvests failed (the others are complete): harvest "series": no such file'
+    fn = FakeFunction(
+        listed("incomplete", ["movies", "series"], stopped=True),
+        listed("failed", ["series"], exit_code=2, error=error),
+    )
+    assert run_machine(_definition(), {}, fn) == ("Fail", ("HarvestFailed", error))
+    assert fn.payloads[1] == {"config": CONFIG_URI, "only": ["movies", "series"]}
+
+
 def test_transient_errors_are_retried_and_then_resumed() -> None:
     fn = FakeFunction(
         TaskError("Lambda.ServiceException"),
@@ -547,6 +659,298 @@ def test_a_persistent_error_ends_the_execution() -> None:
         r for r in _definition()["States"]["Invoke"]["Retry"] if "States.TaskFailed" in r["ErrorEquals"]
     ]
     assert len(fn.payloads) == 1 + retrier["MaxAttempts"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The Glue tables (GlueDatabase), written into the template by deploy/glue_tables.py
+
+
+def _glue_tool() -> Any:
+    spec = importlib.util.spec_from_file_location("glue_tables", GLUE_TABLES)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _config(path: Path, doc: dict[str, Any]) -> Path:
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    return path
+
+
+def _shipped_jsonl(**tmdb: Any) -> dict[str, Any]:
+    """The config the shipped template's tables are of: config.toml writing JSON Lines."""
+    doc = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    doc["sink"]["format"] = "jsonl"
+    doc["tmdb"].update(tmdb)
+    return doc
+
+
+def _glue(path: Path, config: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """deploy/glue_tables.py run as users run it."""
+    return subprocess.run(
+        [sys.executable, str(GLUE_TABLES), str(config), "--template", str(path), *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def _in_stack(value: Any, sink_url: str) -> str:
+    """A template location (an Fn::Sub over BucketName and DataPrefix) as the URL it is for that sink."""
+    assert isinstance(value, dict) and set(value) == {"Fn::Sub"}, value
+    text = value["Fn::Sub"]
+    assert text.startswith("s3://${BucketName}/${DataPrefix}/"), text  # under the sink's prefix
+    bucket, prefix = parse_s3_url(sink_url)
+    text = text.replace("${BucketName}", bucket).replace("${DataPrefix}", prefix)
+    assert "${" not in text.replace("${!", ""), f"{text}: no other parameter"
+    return text.replace("${!", "${")
+
+
+def _sql(text: str) -> str:
+    return text.replace("''", "'")
+
+
+def _printed(config: Path) -> dict[str, dict[str, Any]]:
+    """The tables `harvester table CONFIG` prints, by name: columns, partitioning, storage, properties."""
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester", "table", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    string = r"'((?:[^']|'')*)'"
+    tables = {}
+    statement = re.compile(r"CREATE EXTERNAL TABLE IF NOT EXISTS (\w+) \(\n(.*?)\n\)\n(.*?);", re.S)
+    for name, body, rest in statement.findall(done.stdout):
+        head, _, properties = rest.partition("TBLPROPERTIES")
+        tables[name] = {
+            "columns": [(c, t.replace("`", "")) for c, t in re.findall(r"^  `(\w+)` (.+?),?$", body, re.M)],
+            "partitioned": "PARTITIONED BY (`dt` string)" in head,
+            "serde": _sql(re.search(rf"ROW FORMAT SERDE {string}", head).group(1)),  # type: ignore[union-attr]
+            "serde_properties": dict(
+                (_sql(k), _sql(v))
+                for k, v in re.findall(rf"{string} = {string}", head[head.index("SERDEPROPERTIES") :])[:1]
+            ),
+            "input": _sql(re.search(rf"INPUTFORMAT {string}", head).group(1)),  # type: ignore[union-attr]
+            "output": _sql(re.search(rf"OUTPUTFORMAT {string}", head).group(1)),  # type: ignore[union-attr]
+            "location": _sql(re.search(rf"LOCATION {string}", head).group(1)),  # type: ignore[union-attr]
+            "properties": {_sql(k): _sql(v) for k, v in re.findall(rf"{string} = {string}", properties)},
+        }
+    assert tables, done.stdout
+    return tables
+
+
+def _registered(template: dict[str, Any], sink_url: str) -> dict[str, dict[str, Any]]:
+    """The template's Glue tables, by name, in the terms of `_printed`."""
+    tables = {}
+    for table in _resources(template, "AWS::Glue::Table").values():
+        t = table["Properties"]["TableInput"]
+        storage = t["StorageDescriptor"]
+        parameters = dict(t["Parameters"])
+        assert parameters.pop("EXTERNAL") == "TRUE"
+        if "storage.location.template" in parameters:
+            parameters["storage.location.template"] = _in_stack(
+                parameters["storage.location.template"], sink_url
+            )
+        assert t["TableType"] == "EXTERNAL_TABLE"
+        keys = t.get("PartitionKeys", [])
+        assert keys in ([], [{"Name": "dt", "Type": "string"}])
+        tables[t["Name"]] = {
+            "columns": [(c["Name"], c["Type"]) for c in storage["Columns"]],
+            "partitioned": bool(keys),
+            "serde": storage["SerdeInfo"]["SerializationLibrary"],
+            "serde_properties": storage["SerdeInfo"]["Parameters"],
+            "input": storage["InputFormat"],
+            "output": storage["OutputFormat"],
+            "location": _in_stack(storage["Location"], sink_url),
+            "properties": parameters,
+        }
+    return tables
+
+
+def test_the_glue_tables_are_behind_a_parameter_and_ask_nothing_of_the_function() -> None:
+    template = _template()
+    param = template["Parameters"]["GlueDatabase"]
+    assert param["Default"] == ""  # off unless asked for
+    pattern = re.compile(param["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("tmdb_lake")
+    assert not pattern.fullmatch("TMDB") and not pattern.fullmatch("tmdb-lake")  # Athena's names
+    assert template["Conditions"]["HasGlueDatabase"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "GlueDatabase"}, ""]}]
+    }
+    (database,) = _resources(template, "AWS::Glue::Database").items()
+    assert database[0] == "LakeDatabase" and database[1]["Condition"] == "HasGlueDatabase"
+    assert database[1]["Properties"]["DatabaseInput"]["Name"] == {"Ref": "GlueDatabase"}
+    tables = _resources(template, "AWS::Glue::Table")
+    assert tables
+    for table in tables.values():
+        assert table["Condition"] == "HasGlueDatabase"
+        assert table["Properties"]["DatabaseName"] == {"Ref": "LakeDatabase"}
+        storage = table["Properties"]["TableInput"]["StorageDescriptor"]
+        assert storage["Location"]["Fn::Sub"].startswith("s3://${BucketName}/${DataPrefix}/")
+    (data,) = [
+        t["Properties"]["TableInput"]
+        for t in tables.values()
+        if "PartitionKeys" in t["Properties"]["TableInput"]
+    ]
+    assert data["Parameters"]["projection.enabled"] == "true"
+    assert data["Parameters"]["storage.location.template"] == {
+        "Fn::Sub": "s3://${BucketName}/${DataPrefix}/${!dt}/"
+    }
+    # Athena reads with its user's permissions: the function's role is the one the IAM tests above hold.
+    for role in _resources(template, "AWS::IAM::Role").values():
+        for st in _statements(role["Properties"]):
+            assert not [a for a in _as_list(st["Action"]) if a.startswith(("glue:", "athena:"))], st
+    (function,) = _resources(template, "AWS::Serverless::Function").values()
+    assert function["Properties"]["Role"] == {"Fn::GetAtt": ["HarvestFunctionRole", "Arn"]}
+    assert "Policies" not in function["Properties"]
+    assert template["Outputs"]["GlueDatabase"]["Condition"] == "HasGlueDatabase"
+
+
+def test_the_templates_glue_tables_are_those_harvester_table_prints(tmp_path: Path) -> None:
+    # The shipped template's tables are those of the shipped config with JSON Lines: one harvest.
+    doc = _shipped_jsonl()
+    registered = _registered(_template(), doc["sink"]["url"])
+    assert registered == _printed(_config(tmp_path / "config.toml", doc))
+    # ... which are columns() and table_properties() of that harvest, the one source of both.
+    (settings,) = deployment_from_mapping(doc).harvests
+    spec = table_spec(settings)
+    assert set(registered) == {spec.name, spec.outcomes_table}
+    assert registered[spec.name]["columns"] == list(columns(settings))
+    assert registered[spec.name]["properties"] == table_properties(spec)
+    assert registered[spec.name]["location"] == spec.location
+    assert registered[spec.outcomes_table]["columns"] == list(OUTCOMES)
+    assert registered[spec.outcomes_table]["location"] == spec.harvest_dir
+
+
+def test_glue_tables_writes_a_table_per_harvest_of_a_list_and_the_template_passes_cfn_lint(
+    no_network: None, tmp_path: Path
+) -> None:
+    doc = {
+        "tmdb": {"append": ["credits", "external_ids"]},
+        "sink": {"url": "s3://my-lake/Raw/TMDB/JSON", "format": "jsonl", "compression": "gzip"},
+        "harvest": [
+            {"name": "movies", "source": {"type": "csv", "path": "s3://my-lake/movies.csv"}},
+            {
+                "name": "tv-shows",
+                "source": {"type": "series_csv", "path": "s3://my-lake/series.csv"},
+                "sink": {"partition": "tv/{yyyy}/{mm}"},
+            },
+            {"name": "old", "source": {"type": "ids", "ids": ["550"]}, "sink": {"format": "json"}},
+        ],
+    }
+    config = _config(tmp_path / "list.toml", doc)
+    template = tmp_path / "template.yaml"
+    shipped = TEMPLATE.read_text(encoding="utf-8")
+    template.write_text(shipped, encoding="utf-8")
+    done = _glue(template, config)
+    assert done.returncode == 0, done.stderr
+    assert 'harvest "old": Athena cannot read this harvest' in done.stderr  # as `harvester table` says
+    written = template.read_text(encoding="utf-8")
+    tool = _glue_tool()
+    before, after = shipped.split(tool.BEGIN), written.split(tool.BEGIN)
+    assert before[0] == after[0] and before[1].split(tool.END)[1] == after[1].split(tool.END)[1]
+    registered = _registered(_template(template), doc["sink"]["url"])
+    assert set(registered) == {
+        "tmdb_movies",
+        "tmdb_movies_outcomes",
+        "tmdb_tv_shows",
+        "tmdb_tv_shows_outcomes",
+    }
+    assert registered == _printed(config)
+    assert registered["tmdb_tv_shows"]["properties"]["projection.dt.format"] == "yyyy/MM"
+    assert [c for c, _ in registered["tmdb_tv_shows"]["columns"]][-2:] == ["credits", "external_ids"]
+    matches = _lint(template)
+    assert not matches, "\n".join(str(m) for m in matches)
+    # Run again, it changes nothing, and --check agrees.
+    assert _glue(template, config).returncode == 0 and template.read_text(encoding="utf-8") == written
+    assert _glue(template, config, "--check").returncode == 0
+
+
+def test_glue_tables_check_tells_a_template_that_is_not_the_configs(tmp_path: Path) -> None:
+    assert _glue(TEMPLATE, _config(tmp_path / "shipped.toml", _shipped_jsonl()), "--check").returncode == 0
+    more = _config(tmp_path / "more.toml", _shipped_jsonl(append=["credits", "external_ids"]))
+    before = TEMPLATE.read_text(encoding="utf-8")
+    done = _glue(TEMPLATE, more, "--check")
+    assert done.returncode == 1 and "run python deploy/glue_tables.py" in done.stderr
+    assert TEMPLATE.read_text(encoding="utf-8") == before  # --check writes nothing
+
+
+@pytest.mark.parametrize(
+    ("sink", "says"),
+    [
+        ({"format": "json"}, 'set format = "jsonl"'),
+        ({"format": "jsonl", "url": "/data/lake"}, "is not s3://BUCKET/PREFIX"),
+        ({"format": "jsonl", "url": "s3://my-lake"}, "is not s3://BUCKET/PREFIX"),
+    ],
+)
+def test_glue_tables_refuses_in_one_line_what_the_template_cannot_register(
+    tmp_path: Path, sink: dict[str, Any], says: str
+) -> None:
+    doc = _shipped_jsonl()
+    doc["sink"].update(sink)
+    template = tmp_path / "template.yaml"
+    template.write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    done = _glue(template, _config(tmp_path / "config.toml", doc))
+    assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert template.read_text(encoding="utf-8") == TEMPLATE.read_text(encoding="utf-8")
+
+
+def test_two_harvests_whose_tables_would_share_a_name_are_refused() -> None:
+    doc = {
+        "sink": {"url": "s3://my-lake/Raw/TMDB/JSON", "format": "jsonl"},
+        "harvest": [
+            {"name": "sci-fi", "source": {"type": "ids", "ids": ["550"]}},
+            {"name": "sci_fi", "source": {"type": "ids", "ids": ["551"]}},
+        ],
+    }
+    with pytest.raises(ConfigError, match=r'harvest "sci_fi": its table tmdb_sci_fi has the name of another'):
+        glue_tables(deployment_from_mapping(doc))
+
+
+def test_the_deploy_readmes_athena_queries_are_those_the_tests_run() -> None:
+    import ast
+
+    first, decades = re.findall(r"```sql\n(.*?)```", (DEPLOY / "README.md").read_text(encoding="utf-8"), re.S)
+    (settings,) = deployment_from_mapping(_shipped_jsonl()).harvests
+    spec = table_spec(settings)
+    registered = _registered(_template(), _shipped_jsonl()["sink"]["url"])
+    shown = re.fullmatch(rf"SELECT (.+) FROM tmdb\.{spec.name} LIMIT 10\n", first)
+    assert shown, first
+    assert set(shown.group(1).split(", ")) <= {c for c, _ in registered[spec.name]["columns"]}
+    # The decade query is the one tests/test_query.py runs over the view (DuckDB), in the database.
+    source = (ROOT / "tests" / "test_query.py").read_text(encoding="utf-8")
+    (top,) = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["TOP_REVENUES"]
+    ]
+    assert decades.strip() == top.format(table=f"tmdb.{spec.latest_view}").strip()
+
+
+def test_the_yaml_glue_tables_writes_reads_back_as_the_resources() -> None:
+    from cfnlint.decode import cfn_yaml
+
+    tool = _glue_tool()
+    tricky = ["true", "No", "1", "2026/11/23,NOW", "a: b", "x:", "#c", "'q'", 'say "hi"', "", "${!dt}", "é"]
+    resource = {
+        "Type": "AWS::Glue::Table",
+        "Properties": {
+            "Ref": {"Ref": "AWS::AccountId"},
+            "Sub": {"Fn::Sub": "s3://${BucketName}/${!dt}/"},
+            "Values": {f"k{i}": v for i, v in enumerate(tricky)},
+            "List": [{"Name": "id", "Type": "array<struct<id:int,name:string>>"}, "plain", "yes"],
+            "Empty": {},
+        },
+    }
+    text = tool.block({"TableX": resource})
+    assert text.startswith(tool.BEGIN) and text.endswith(tool.END + "\n")
+    assert "!Ref AWS::AccountId" in text and '!Sub "s3://${BucketName}/${!dt}/"' in text
+    assert cfn_yaml.loads("Resources:\n" + text) == {"Resources": {"TableX": resource}}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -791,6 +791,10 @@ def serve(config: StandinConfig, host: str = "127.0.0.1", port: int = 8765, *, q
                 print(standin.base_url, flush=True)
             await stop.wait()
 
+    # The discover universes take about a second to build: built during the first discover request,
+    # they would stall every request in flight, and a client pacing to the limit would see the stall's
+    # backlog arrive as one burst (false 429s). Tests build theirs lazily, for their own sizes.
+    discover.warm(config)
     asyncio.run(run())
 
 
