@@ -318,13 +318,30 @@ def table_folder(partition: str, media: Media) -> str:
     return "".join(f"{folder}/" for folder in fixed)
 
 
+def _athena_names(name: str) -> set[str]:
+    table = name.replace("-", "_")
+    return {table, f"{table}_outcomes", f"{table}_latest"}
+
+
 def _check_list(harvests: tuple[Settings, ...], entries: tuple[HarvestEntry, ...]) -> None:
     """Names unique; a table folder shared only by harvests that each say so, of one media."""
     seen: dict[str, Settings] = {}
     tables: dict[str, tuple[Settings, HarvestEntry]] = {}
     for h, entry in zip(harvests, entries, strict=True):
-        if h.name in seen:
-            raise ConfigError(f'harvest name "{h.name}" is used twice; each harvest needs its own')
+        # Athena's table names (lake/table.py): tmdb_<name> with '-' as '_', and its _outcomes and
+        # _latest beside it; two names that meet there would make one CREATE ... IF NOT EXISTS a no-op.
+        table = h.name.replace("-", "_")
+        clash = next(
+            (n for n in seen if table in _athena_names(n) or n.replace("-", "_") in _athena_names(h.name)),
+            None,
+        )
+        if h.name in seen or clash is not None:
+            other = h.name if h.name in seen else clash
+            raise ConfigError(
+                f'harvest name "{h.name}" is used twice; each harvest needs its own'
+                if other == h.name
+                else f'harvest names "{other}" and "{h.name}" give Athena tables of one name; rename one'
+            )
         seen[h.name] = h
         folder = table_folder(h.sink.partition, media_of(h.source))
         for other_folder, (other, _) in tables.items():

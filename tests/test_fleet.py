@@ -72,6 +72,14 @@ def test_a_list_shares_tmdb_and_sink_and_gives_each_harvest_a_table_folder(tmp_p
             '[[harvest]]\nname = "a"\n[[harvest]]\nname = "a"\n',
             'harvest name "a" is used twice; each harvest needs its own',
         ),
+        (
+            '[[harvest]]\nname = "sci-fi"\n[[harvest]]\nname = "sci_fi"\n',
+            'harvest names "sci-fi" and "sci_fi" give Athena tables of one name; rename one',
+        ),
+        (
+            '[[harvest]]\nname = "x"\n[[harvest]]\nname = "x-outcomes"\n',
+            'harvest names "x" and "x-outcomes" give Athena tables of one name; rename one',
+        ),
         ('[[harvest]]\nname = "Movies!"\n', "harvest[0].name 'Movies!' must be 1-63 lowercase letters"),
         ("[[harvest]]\n", "harvest[0].name is required"),
         (
