@@ -335,12 +335,11 @@ def _check_list(harvests: tuple[Settings, ...], entries: tuple[HarvestEntry, ...
             (n for n in seen if table in _athena_names(n) or n.replace("-", "_") in _athena_names(h.name)),
             None,
         )
-        if h.name in seen or clash is not None:
-            other = h.name if h.name in seen else clash
+        if h.name in seen:
+            raise ConfigError(f'harvest name "{h.name}" is used twice; each harvest needs its own')
+        if clash is not None:
             raise ConfigError(
-                f'harvest name "{h.name}" is used twice; each harvest needs its own'
-                if other == h.name
-                else f'harvest names "{other}" and "{h.name}" give Athena tables of one name; rename one'
+                f'harvest names "{clash}" and "{h.name}" give Athena tables of one name; rename one'
             )
         seen[h.name] = h
         folder = table_folder(h.sink.partition, media_of(h.source))
