@@ -285,7 +285,9 @@ async def test_one_execution_runs_the_list_until_every_harvest_is_complete(
     titles = sum(len(distinct_ids(path)) for path in sources.values())
     assert sum(r["harvested"] + r["misses"] for r in fn.results) == titles
     assert [r["status"] for r in rest[:-1]] == ["incomplete"] * (len(rest) - 1)
-    assert all(r["stopped"] for r in rest[:-1]) and waits == []  # cut short: resumed at once
+    # Cut short: resumed at once; an invocation that ended with titles pending (a 429 storm at the
+    # seam of two invocations, under load) goes through the state machine's Wait first.
+    assert len(waits) == sum(not r["stopped"] for r in rest[:-1])
     assert rest[-1]["status"] == "complete" and output["last"]["status"] == "complete"
     await assert_each_exactly_once(*s3_bucket, sources)
 

@@ -20,9 +20,13 @@ import pytest
 from harvester.tmdb.ratelimit import (
     CATCH_UP_S,
     MAX_LAG_S,
+    MAX_RAISE_S,
     PROBES,
     QUICK_RAISE_S,
+    SHARED_RAISE_S,
     SLOW_RAISE_S,
+    STORM,
+    STORM_S,
     CapFinder,
     Grant,
     RateLimiter,
@@ -91,7 +95,7 @@ async def test_first_grant_is_immediate() -> None:
     assert grant == Grant(1000.0, 1, probe=False)
 
 
-async def test_a_pause_holds_everyone_and_an_unexplained_429_lowers_the_cap() -> None:
+async def test_a_pause_holds_everyone_and_a_429_at_a_low_level_halves_the_cap() -> None:
     clock = FakeClock()
     limiter = RateLimiter(40, clock=clock, sleep=clock.sleep)
     grant = await limiter.acquire()  # level 1: presumed, so a 429 here is not the cap's doing
@@ -99,11 +103,14 @@ async def test_a_pause_holds_everyone_and_an_unexplained_429_lowers_the_cap() ->
     limiter.pause(3.0)
     await limiter.acquire()
     assert clock.now >= 1003.0
-    assert limiter.cap == 10  # level 1 - 1, held up by the floor (a quarter of the configured rate)
+    assert limiter.cap == 20  # others held the window: half the rate is this process's share
     assert limiter.throttles == 1
     clock.now += QUICK_RAISE_S
     await limiter.acquire()
-    assert limiter.cap == 40  # and back where it was soon after: the server had taken that before
+    assert limiter.cap == 20  # a share is not given back soon, as a stray 429 would be...
+    clock.now = 1000.0 + SHARED_RAISE_S
+    await limiter.acquire()
+    assert limiter.cap == 21  # ...but probed for, in case the others have gone
 
 
 def test_next_slot_is_pure_arithmetic() -> None:
@@ -148,15 +155,23 @@ def test_a_429_caps_the_window_at_the_level_below_it() -> None:
 
 def test_only_a_few_probes_fly_at_once() -> None:
     f = CapFinder.for_rate(50)
-    probes = [grant(level, f) for level in range(26, 26 + PROBES)]
-    assert f.allowed(0.0) == f.proven == 25  # no more levels above the proven one until an answer
+    first = grant(26, f)
+    assert first.probe and f.allowed(0.0) == f.proven == 25  # one probe until an answer...
+    f.accepted(first, now=0.0)
+    probes = [grant(level, f) for level in (27, 28)]
+    assert f.allowed(0.0) == f.proven == 26  # ...then one more for each accepted, up to PROBES
     f.accepted(probes[0], now=0.0)
-    assert f.proven == 26
     assert f.allowed(0.0) == 50
+    probes += [grant(level, f) for level in (29, 30)]
+    assert f.probes == PROBES and f.allowed(0.0) == f.proven == 27
     f.lost(probes[1])  # a cancelled or failed request frees its place too
-    f.throttled(probes[2], now=0.0)
-    assert f.probes == 0
-    assert f.cap == 27
+    assert f.allowed(0.0) == 50
+    f.throttled(probes[2], now=0.2)
+    assert f.cap == 28
+    f.throttled(probes[3], now=0.2)  # in flight with it: the same answer, nothing new
+    assert (f.cap, f.probes) == (28, 0)
+    grant(28, f)
+    assert f.allowed(0.0) == f.proven  # after a 429, one probe at a time again
 
 
 def test_the_cap_rises_slowly_back_to_the_configured_rate_and_never_above() -> None:
@@ -172,11 +187,25 @@ def test_the_cap_rises_slowly_back_to_the_configured_rate_and_never_above() -> N
     assert f.cap == 40
     assert f.allowed(SLOW_RAISE_S * 3 - 1) == 40  # a failed raise doubles the wait
     assert f.allowed(SLOW_RAISE_S * 3) == 41
-    f.accepted(grant(41, f), now=SLOW_RAISE_S * 3)  # the server's limit rose: a held raise halves it
-    assert f.allowed(SLOW_RAISE_S * 5 - 1) == 41
-    assert f.allowed(SLOW_RAISE_S * 5) == 42
-    f.accepted(grant(42, f), now=SLOW_RAISE_S * 5)
+    f.accepted(grant(41, f), now=SLOW_RAISE_S * 3)  # the server's limit rose: the next raise soon
+    assert f.allowed(SLOW_RAISE_S * 3 + QUICK_RAISE_S - 1) == 41
+    assert f.allowed(SLOW_RAISE_S * 3 + QUICK_RAISE_S) == 42  # two levels, but never above 42
+    f.accepted(grant(42, f), now=SLOW_RAISE_S * 4)
     assert f.allowed(SLOW_RAISE_S * 100) == 42  # the configured rate is the ceiling
+
+
+def test_raises_that_hold_come_sooner_and_bigger() -> None:
+    """How a cap left low by a share climbs back once the others have gone: a few steps, not 20."""
+    f = CapFinder.for_rate(40)
+    f.throttled(grant(21, f), now=0.0)  # a limit of 20: the other half is someone else's
+    t, caps = SHARED_RAISE_S, []
+    while f.cap < 40:
+        cap = f.allowed(t)
+        caps.append(cap)
+        for level in range(f.proven + 1, cap + 1):
+            f.accepted(grant(level, f), now=t)
+        t += QUICK_RAISE_S
+    assert caps == [21, 23, 27, 35, 40]
 
 
 def test_a_429_at_an_accepted_level_is_raised_back_quickly() -> None:
@@ -185,6 +214,16 @@ def test_a_429_at_an_accepted_level_is_raised_back_quickly() -> None:
     assert not f.throttled(grant(40, f), now=0.0)  # jitter, or a brief dip: pause, and one down
     assert f.cap == 39
     assert f.allowed(QUICK_RAISE_S) == 40
+
+
+def test_a_cap_given_back_after_a_stray_goes_no_higher_soon() -> None:
+    f = CapFinder.for_rate(50)
+    f.accepted(grant(40, f), now=0.0)
+    f.throttled(grant(41, f), now=0.0)  # the server's limit: 40
+    f.throttled(Grant(10.0, 40, probe=False), now=10.0)  # a stray
+    assert f.allowed(10.0 + QUICK_RAISE_S) == 40  # given back...
+    f.accepted(Grant(15.0, 40, f.granted(40)), now=15.0)
+    assert f.allowed(15.0 + 2 * QUICK_RAISE_S) == 40  # ...and no climb from there: that was no raise
 
 
 def test_never_below_the_floor() -> None:
@@ -239,19 +278,27 @@ class WindowServer:
     def __init__(self, limit: int, latency: tuple[float, float], rng: random.Random) -> None:
         self.limit, self.latency, self.rng = limit, latency, rng
         self.arrivals: list[float] = []
-        self.rejected = 0
+        self.refused: list[float] = []  # arrivals answered 429
         self._window: deque[float] = deque()
 
-    async def request(self) -> int:
+    async def request(self, who: list[float] | None = None) -> int:
+        """One request's status; its arrival also goes to `who` (one client's own list)."""
         now = asyncio.get_running_loop().time()
         while self._window and self._window[0] <= now - 1.0:
             self._window.popleft()
         self._window.append(now)
         self.arrivals.append(now)
+        if who is not None:
+            who.append(now)
         over = len(self._window) > self.limit
-        self.rejected += over
+        if over:
+            self.refused.append(now)
         await asyncio.sleep(self.rng.uniform(*self.latency))
         return 429 if over else 200
+
+    @property
+    def rejected(self) -> int:
+        return len(self.refused)
 
     @property
     def ratio(self) -> float:
@@ -266,9 +313,11 @@ async def harvest(
     requests: int,
     workers: int = 20,
     stall: Callable[[], None] = lambda: None,
+    who: list[float] | None = None,
 ) -> None:
     """What the client does with the limiter: a 429 the limiter cannot explain pauses everyone.
-    `stall` runs between each grant and its request (a process that may lose the CPU there)."""
+    `stall` runs between each grant and its request (a process that may lose the CPU there); `who`
+    collects this client's arrivals at the server."""
     titles = iter(range(requests))
 
     async def worker() -> None:
@@ -277,7 +326,7 @@ async def harvest(
             while True:
                 grant = await limiter.acquire()
                 stall()
-                if await server.request() != 429:
+                if await server.request(who) != 429:
                     limiter.accepted(grant)
                     break
                 throttles += 1
@@ -330,9 +379,13 @@ def test_a_limit_that_rises_is_followed_up_to_the_configured_rate() -> None:
 
 
 def test_a_limit_that_drops_is_followed_down() -> None:
-    server, limiter = drive(40.0, 40, 6000, changes=((30.0, 30),))
+    """A lower limit looks like a share (others on the address): the cap goes to half at once, then
+    back up to the new limit by probing once SHARED_RAISE_S has passed, and stays there."""
+    server, limiter = drive(40.0, 40, 8000, changes=((30.0, 30),))
     assert limiter.cap == 30
-    tail = [t for t in server.arrivals if t > 60]
+    drop = [t for t in server.arrivals if 31 < t < 30 + SHARED_RAISE_S]
+    assert max_in_window(drop, 1.0) <= 20
+    tail = [t for t in server.arrivals if t > 30 + SHARED_RAISE_S + 30]
     assert (len(tail) - 1) / (tail[-1] - tail[0]) >= 0.95 * 30
     assert server.rejected <= 20
 
@@ -411,3 +464,162 @@ async def test_late_wakeups_neither_slow_the_pace_nor_burst_over_the_window(late
         # grant the window itself held back stays late (the server must not see it early), so a
         # clock late on every wake-up costs its lateness once a window, not once a grant (old: 13/s).
         assert achieved >= 0.99 * 40 / (1.02 + late)
+
+
+# ------------------------------------------------------------------------------------------------
+# Several processes behind one address: one budget, none of them aware of the others
+
+
+def test_a_429_at_or_below_half_the_rate_is_a_share_of_a_budget_others_spend() -> None:
+    f = CapFinder.for_rate(40)
+    assert (f.cap, f.share) == (40, 20)
+    for level in range(1, 41):
+        f.accepted(grant(level, f), now=0.0)
+    assert not f.throttled(grant(15, f), now=1.0)  # others held 26 of the server's second
+    assert f.cap == 20 and f.sharing(1.0)
+    assert f.allowed(1.0 + QUICK_RAISE_S) == 20  # not given back soon: the others are still there
+    assert not f.throttled(Grant(2.0, 20, probe=False), now=2.5)  # at its share: one level...
+    assert f.cap == 19
+    assert f.allowed(2.5 + QUICK_RAISE_S) == 20  # ...given back soon: another's overshoot, or jitter
+    f.accepted(Grant(7.5, 20, f.granted(20)), now=7.5)
+    assert not f.throttled(Grant(9.0, 20, probe=False), now=9.5)  # again: the budget is tighter
+    assert f.cap == 19
+    assert f.allowed(9.5 + QUICK_RAISE_S) == 19
+    assert f.allowed(7.5 + SHARED_RAISE_S) == 20  # and up by probing, in case the others have gone
+
+
+def test_a_limit_found_at_half_the_rate_is_a_share() -> None:
+    f = CapFinder.for_rate(40)
+    assert f.throttled(grant(21, f), now=0.0)  # a probe: the cap explains it...
+    assert f.cap == 20 and f.sharing(0.0)  # ...and a limit this low says others spend the rest
+    assert f.allowed(SHARED_RAISE_S) == 21
+    f.accepted(grant(21, f), now=SHARED_RAISE_S)
+    assert f.cap == 21
+    t = SHARED_RAISE_S + 1
+    assert not f.throttled(Grant(t, 21, probe=False), now=t + 0.2)
+    assert f.cap == 20  # above its share with evidence of sharing: back to half, not just a level
+
+
+def test_a_few_429s_at_an_accepted_level_are_strays_but_a_storm_of_them_is_not() -> None:
+    """Jitter that takes one process's window over costs it a few 429s, all it had in flight at
+    worst; a process that meets another's requests in the window gets one for each of its own."""
+    f = CapFinder.for_rate(40)
+    for level in range(1, 41):
+        f.accepted(grant(level, f), now=0.0)
+    assert not f.throttled(Grant(9.9, 40, probe=False), now=10.0)
+    assert f.cap == 39 and not f.sharing(10.0)  # a stray: given back after QUICK_RAISE_S
+    for i in range(STORM - 2):  # in flight with it: the same storm, nothing new
+        f.throttled(Grant(9.9, 40, probe=False), now=10.0 + i / 100)
+    assert f.cap == 39 and not f.sharing(10.1)
+    assert (f.raise_at, f.restore) == (10.0 + QUICK_RAISE_S, 40)
+    f.throttled(Grant(9.9, 40, probe=False), now=10.0 + STORM_S - 0.1)  # the STORMth
+    assert f.cap == 20 and f.sharing(12.0)  # the window was full of someone else's requests
+    f = CapFinder.for_rate(40)
+    for level in range(1, 41):
+        f.accepted(grant(level, f), now=0.0)
+    for i in range(2 * STORM):  # strays, far enough apart
+        f.throttled(Grant(10.0 + i * STORM_S, 40 - i, probe=False), now=10.0 + i * STORM_S)
+    assert not f.sharing(10.0 + 2 * STORM * STORM_S) and f.cap > 20
+
+
+def test_the_echoes_of_a_storm_change_nothing_more() -> None:
+    """A 429 for a grant made before the cap came down is the same storm: TMDB counts refused
+    requests too, so all that were in flight are refused; only the first answer says anything."""
+    f = CapFinder.for_rate(40)
+    in_flight = [Grant(0.9 + i / 100, 20, probe=False) for i in range(6)]
+    f.cap = f.proven = 20
+    f.throttled(in_flight[0], now=1.0)
+    assert f.cap == 19
+    for g in in_flight[1:]:
+        f.throttled(g, now=1.05)
+    assert f.cap == 19
+    f.throttled(Grant(1.1, 19, probe=False), now=1.3)  # one granted after the cut: news
+    assert f.cap == 18
+
+
+def test_while_sharing_raises_come_every_shared_raise_s() -> None:
+    """So a share notices within SHARED_RAISE_S that the others have gone, at a 429 or two a raise;
+    alone, the waits after failed raises grow to MAX_RAISE_S (a limit that is the server's own)."""
+    for rate, limit, waits in (
+        (40, 20, [SHARED_RAISE_S] * 6),
+        (50, 40, [SLOW_RAISE_S * 2**i for i in range(4)] + [MAX_RAISE_S] * 2),
+    ):
+        f = CapFinder.for_rate(rate)
+        f.accepted(grant(limit, f), now=0.0)
+        f.throttled(grant(limit + 1, f), now=0.0)
+        t, seen = 0.0, []
+        for _ in range(6):  # failed raises
+            wait = next(s for s in itertools.count(1) if f.allowed(t + s) > limit)
+            t += wait
+            seen.append(wait)
+            f.throttled(Grant(t, limit + 1, f.granted(limit + 1)), now=t)
+            assert f.cap == limit
+        assert seen == waits
+
+
+def drive_shared(
+    requests: tuple[int, ...], starts: tuple[float, ...], seed: int = 1
+) -> tuple[WindowServer, list[list[float]], list[RateLimiter]]:
+    """Processes at the whole rate (40) against one server at 40 (100-200 ms latency), process i
+    making `requests[i]` successful requests from `starts[i]` on; each one's arrivals, and limiter."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[WindowServer, list[list[float]], list[RateLimiter]]:
+        server = WindowServer(40, (0.1, 0.2), random.Random(seed))
+        limiters = [RateLimiter(40.0) for _ in requests]
+        arrivals: list[list[float]] = [[] for _ in requests]
+
+        async def process(i: int) -> None:
+            await asyncio.sleep(starts[i])
+            await harvest(limiters[i], server, requests[i], who=arrivals[i])
+
+        async with asyncio.TaskGroup() as tg:
+            for i in range(len(requests)):
+                tg.create_task(process(i))
+        return server, arrivals, limiters
+
+    return run_virtual(main)
+
+
+def together(server: WindowServer, arrivals: list[list[float]]) -> tuple[float, list[float]]:
+    """Rate / limit while all ran (first arrival to the first one's last) and each one's share."""
+    end = min(a[-1] for a in arrivals)
+    both = [t for t in server.arrivals if t <= end]
+    shares = [sum(1 for t in a if t <= end) / len(both) for a in arrivals]
+    return (len(both) - 1) / (both[-1] - both[0]) / server.limit, shares
+
+
+@pytest.mark.parametrize("apart", [0.0, 0.05, 0.3, 1.0, 3.0])
+def test_two_processes_at_the_whole_rate_split_one_budget_evenly(apart: float) -> None:
+    """Each configured at the server's whole limit, as if it were alone: started together or one a
+    little later, they settle at half each in one storm (TMDB counts the refused requests too, so
+    the one that comes second costs about the requests in flight: rate x latency each)."""
+    server, arrivals, limiters = drive_shared((1200, 1200), (0.0, apart))
+    ratio, shares = together(server, arrivals)
+    assert ratio >= 0.95
+    assert min(shares) >= 0.45
+    assert server.rejected <= (2 if apart == 0 else 20)  # of 2,400 requests, a minute
+    assert min(limiter.cap for limiter in limiters) >= 19
+
+
+def test_two_processes_keep_their_shares_without_a_storm() -> None:
+    """Four minutes side by side: after the first seconds only the raises cost 429s (a few each,
+    every SHARED_RAISE_S), and the shares stay even."""
+    server, arrivals, _ = drive_shared((4800, 4800), (0.0, 0.3))
+    ratio, shares = together(server, arrivals)
+    assert ratio >= 0.95
+    assert min(shares) >= 0.45
+    later = [t for t in server.arrivals if t > 10]
+    assert sum(1 for t in server.refused if t > 10) <= 1.5 * len(later) / 1000
+
+
+def test_when_the_other_process_stops_the_one_left_climbs_back() -> None:
+    """Within SHARED_RAISE_S of the other's last request the one left probes, and a few raises that
+    hold, each twice as big, take it to the whole rate."""
+    _, arrivals, limiters = drive_shared((5000, 600), (0.0, 0.0))
+    alone = arrivals[1][-1]
+    mine = arrivals[0]
+    full = next(t for i, t in enumerate(mine) if t > alone and i >= 39 and t - mine[i - 39] < 1.0)
+    assert full - alone <= SHARED_RAISE_S + 5 * QUICK_RAISE_S
+    assert limiters[0].cap == 40
+    tail = [t for t in mine if t > full]
+    assert (len(tail) - 1) / (tail[-1] - tail[0]) >= 0.97 * 40 / 1.02

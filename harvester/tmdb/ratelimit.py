@@ -12,13 +12,28 @@ TMDB's limit is per sliding window, so the guarantee we need is stronger:
   does not add up; after a stall the grants it owes go out at once, as many as the window has room for
   and at most `MAX_LAG_S` of them (measured under a 128 MB Lambda's CPU share: 1.8 s of lateness in
   33 s, 5% of the rate, was lost before);
-* the server's real limit, when the configured rate is above it, is found from its 429s (`CapFinder`).
+* the server's real limit, when the configured rate is above it, is found from its 429s, and so is
+  this process's share when other processes spend the same budget (`CapFinder`).
 
 TMDB's window counts the requests it rejects too, so a client above the limit gets a 429 for every
 request until it slows down, and it learns of the first one only a round trip later: about
 `rate x latency` 429s (8 at 50/s and 150 ms). So levels above what the server has been seen to
 accept are probed a few requests at a time: the level of a grant is how many grants its window holds,
 itself included; a 429 at level `n` says the server takes at most `n - 1`, and the cap goes there.
+
+Several processes behind one IP (two stacks on one schedule, a colleague's script behind the same NAT)
+share TMDB's budget without seeing each other: each sees the others only in 429s at levels the server
+had accepted from it. Half the configured rate is where they meet. A limit found at or below it is a
+share of a budget others spend too (a rate configured twice too high is not expected), and so is a
+429 that one process alone would not get: at or below half, with room left in its own window, or in
+a storm of them (jitter that takes a lone window over costs a few, near the cap; two that collide
+get one for all they had in flight). With such evidence a process above half goes to half at its
+next such 429, so two that meet, each at its whole rate, split the budget evenly in one storm rather
+than a see-saw of them; at or below half, a 429 costs one level. Without evidence, a 429 at an
+accepted level is a stray (jitter, the CDN) and costs one level too. Either level is given back soon,
+but at most once every `SHARED_RAISE_S`. A share probes for more only every `SHARED_RAISE_S` (how
+late it notices that the others have gone; a probe that finds no room costs a 429 or two), then
+climbs in doubling steps while the raises hold.
 
 The arithmetic (`next_slot`, `level_of`, `CapFinder`) is pure; `RateLimiter` only adds the waiting.
 """
@@ -41,11 +56,15 @@ CATCH_UP_S = 0.005  # a grant this late is recorded at its planned time (within 
 MAX_LAG_S = 0.1  # schedule made up after a stall; a CFS-throttled period lasts up to 0.1 s
 
 MIN_FRACTION = 0.25  # the cap never goes below this share of the configured rate
-PRESUMED_FRACTION = 0.5  # levels up to this share go unprobed: a rate configured 2x too high is not expected
-PROBES = 3  # probes in flight at once: the ramp's speed, and the most 429s one discovery costs
-QUICK_RAISE_S = 5.0  # after a 429 at a level the server had accepted (jitter, a brief dip)
+PRESUMED_FRACTION = 0.5  # levels up to this share go unprobed: a rate configured 2x too high is not
+# expected, so a limit found at or below it is a share of a budget other processes spend too
+PROBES = 3  # probes in flight at once (after as many accepted): the ramp's speed, the most 429s it costs
+QUICK_RAISE_S = 5.0  # after a stray 429 at an accepted level; and after a raise that held
 SLOW_RAISE_S = 60.0  # after a probe's 429; doubles with every failed raise...
 MAX_RAISE_S = 600.0  # ...up to this
+SHARED_RAISE_S = 120.0  # between raises while sharing: how late a share notices that the others left
+SHARED_MEMORY_S = 2 * SHARED_RAISE_S  # how long evidence of sharing counts
+STORM, STORM_S = 4, 2.0  # so many 429s at accepted levels in so many seconds: others', no jitter
 
 
 def next_slot(history: deque[float], now: float, cap: int, span: float, due: float, floor: float) -> float:
@@ -74,27 +93,46 @@ class CapFinder:
     """How many grants per window are in force: the configured cap until 429s show a lower one.
 
     Pure state, times passed in. `proven` is the highest level the server has accepted (or presumed);
-    a grant above it is a probe, and only `PROBES` of them may be in flight (one when a single level
-    is in question), so finding a limit costs a few 429s, not a round trip's worth. A 429 at level `n`
-    lowers the cap to `n - 1`, never below `floor`. When the 429 came at a level the server had
-    accepted (jitter, other clients on the address, a dip), the cap goes back to where it was after
-    `QUICK_RAISE_S`, probing its way up; when it came at a probe, the limit is found, and the cap goes
-    up one level at a time after a wait that doubles with each failed raise (a held one halves it).
+    a grant above it is a probe. Probes go one at a time after a 429, then up to `PROBES` in flight as
+    they are accepted (one when a single level is in question), so finding a limit costs a few 429s,
+    not a round trip's worth. A probe's 429 at level `n` lowers the cap to `n - 1`, never below
+    `floor`, and the cap goes up again one level after a wait that doubles with each failed raise;
+    a raise that holds makes the next one come after `QUICK_RAISE_S` and twice as big.
+
+    A 429 at a level the server had accepted (`throttled` of a grant that is no probe) means the
+    window held other requests too: other processes on the address, jitter, the CDN, a lower limit.
+    Evidence of sharing (`shared_at`) is such a 429 at or below `share` (half the configured rate)
+    or `STORM` below `proven`, the `STORM`th within `STORM_S`, or a limit found at or below `share`.
+    While there is evidence, such a 429 takes a cap above `share` to it, even one for a grant made
+    before the cap last came down (`cut_at`), and raises come every `SHARED_RAISE_S`. Otherwise a 429
+    for such an old grant is the echo of the same storm, nothing new; a new one takes the cap a level
+    down (below the 429's level, if above `share`: a stray), and back after `QUICK_RAISE_S` unless a
+    cap went back up in the last `SHARED_RAISE_S` (then the window is tighter than one stray).
     """
 
     configured: int
     floor: int
     proven: int
     cap: int = 0
+    share: int = 0  # half the configured rate: a limit at or below it is a share of a shared budget
     probes: int = 0
+    ramp: int = 1  # probes allowed in flight: one after a 429, one more for each accepted
     raise_at: float = math.inf
     raise_wait: float = SLOW_RAISE_S
     raising: bool = False  # the cap went up and its new top level has not been accepted yet
-    restore: int = 0  # the cap before a 429 at an accepted level: the quick raise goes back to it
+    step: int = 1  # levels the next raise adds: doubles with every raise that holds
+    restore: int = 0  # the cap before a stray 429: the quick raise goes back to it
+    restoring: bool = False  # the raise in question went back to `restore`: no climb after it
+    cut_at: float = -math.inf  # when the cap last came down for a 429
+    shared_at: float = -math.inf  # the last evidence that others spend the same budget
+    gave_back_at: float = -math.inf  # when the cap last went back up to a `restore`
+    storm: int = 0  # 429s at accepted levels since `storm_at`, if within STORM_S of it
+    storm_at: float = -math.inf
 
     def __post_init__(self) -> None:
         self.cap = self.configured
         self.proven = min(self.configured, max(self.floor, self.proven))
+        self.share = self.share or self.proven
 
     @classmethod
     def for_rate(cls, rate: float) -> CapFinder:
@@ -102,14 +140,21 @@ class CapFinder:
         floor = max(1, math.floor(rate * MIN_FRACTION))
         return cls(configured, floor, proven=math.floor(rate * PRESUMED_FRACTION))
 
+    def sharing(self, now: float) -> bool:
+        """Whether there is recent evidence that other processes spend the same budget."""
+        return now - self.shared_at < SHARED_MEMORY_S
+
     def allowed(self, now: float) -> int:
         """The most grants a window may hold for the next grant."""
         if now >= self.raise_at:
-            self.cap = max(self.restore, min(self.configured, self.cap + 1))
+            self.restoring = self.restore > self.cap
+            if self.restoring:
+                self.gave_back_at = now
+            self.cap = max(self.restore, min(self.configured, self.cap + self.step))
             self.restore = 0
             self.raise_at = math.inf  # the probes' answers schedule the next raise
             self.raising = True
-        limit = PROBES if self.cap - self.proven > 1 else 1
+        limit = self.ramp if self.cap - self.proven > 1 else 1
         return self.cap if self.probes < limit else self.proven
 
     def granted(self, level: int) -> bool:
@@ -123,13 +168,21 @@ class CapFinder:
         if not grant.probe:
             return
         self.probes -= 1
+        self.ramp = min(PROBES, self.ramp + 1)
         if grant.level > self.proven:
             self.proven = min(self.cap, grant.level)
-            if self.raising and self.proven == self.cap:  # the raise held: the next one sooner
+            if self.raising and self.proven == self.cap:  # the raise held
                 self.raising = False
-                self.raise_wait = max(QUICK_RAISE_S, self.raise_wait / 2)
+                if not self.sharing(now):  # the limit moved (while sharing, others may have paid)
+                    self.raise_wait = max(QUICK_RAISE_S, self.raise_wait / 2)
+                if self.restoring:  # back where it was before a stray: the schedule goes on
+                    self.restoring = False
+                    wait = self._wait(now)
+                else:  # room: the next raise sooner and twice as big
+                    self.step *= 2
+                    wait = QUICK_RAISE_S
                 if self.cap < self.configured:
-                    self.raise_at = now + self.raise_wait
+                    self.raise_at = now + wait
 
     def lost(self, grant: Grant) -> None:
         if grant.probe:
@@ -137,22 +190,54 @@ class CapFinder:
 
     def throttled(self, grant: Grant, now: float) -> bool:
         """A 429 for `grant`; True when the cap explains it (a probe), False when a level the server
-        had accepted was refused (jitter, other clients, a lower limit): then the caller pauses."""
+        had accepted was refused (others on the address, jitter, a lower limit): then the caller pauses."""
         if grant.probe:
             self.probes -= 1
-        limit = max(self.floor, grant.level - 1)
-        if limit < self.cap:  # else the cap came down after this grant: nothing new
-            if grant.probe:
-                self.restore = 0
-                self.raise_at = now + self.raise_wait
-                self.raise_wait = min(MAX_RAISE_S, self.raise_wait * 2)
-            else:
-                self.restore = max(self.restore, self.cap)
-                self.raise_at = now + QUICK_RAISE_S
-            self.cap = limit
-            self.proven = min(self.proven, limit)
-            self.raising = False
-        return grant.probe
+        self.ramp = 1
+        fresh = grant.at >= self.cut_at  # else sent before the cap came down
+        if not grant.probe:
+            # Jitter that takes one process's window over costs it a few 429s near its cap; a storm
+            # of them, or one with room in its own window, means others' requests fill the window.
+            self.storm = self.storm + 1 if now - self.storm_at < STORM_S else 1
+            if self.storm == 1:
+                self.storm_at = now
+            if grant.level <= max(self.share, self.proven - STORM) or self.storm >= STORM:
+                self.shared_at = now
+            if self.cap > self.share and self.sharing(now):  # echo or not: the budget is shared
+                self._cut(self.share, now, SHARED_RAISE_S)
+                return False
+        if not fresh:  # the echo of the same storm: nothing new
+            return grant.probe
+        if grant.probe:
+            cap = min(self.cap, max(self.floor, grant.level - 1))
+            if cap <= self.share:
+                self.shared_at = now
+            self._cut(cap, now, self._wait(now))
+            self.raise_wait = min(MAX_RAISE_S, self.raise_wait * 2)
+            return True
+        # A level down (below the 429's above `share`), given back soon: a stray, or another's
+        # overshoot; unless a cap went back up lately: then the window is tighter than that.
+        below = grant.level - 1 if self.cap > self.share else self.cap
+        cap = max(self.floor, min(self.cap - 1, below))
+        if now - self.gave_back_at > SHARED_RAISE_S:
+            restore = max(self.restore, self.cap)
+            self._cut(cap, now, QUICK_RAISE_S)
+            self.restore = restore
+        else:
+            self._cut(cap, now, min(self.raise_at - now, self._wait(now)))
+        return False
+
+    def _wait(self, now: float) -> float:
+        return SHARED_RAISE_S if self.sharing(now) else self.raise_wait
+
+    def _cut(self, cap: int, now: float, raise_in: float) -> None:
+        self.cap = cap
+        self.proven = min(self.proven, cap)
+        self.cut_at = now
+        self.raise_at = now + raise_in
+        self.raising = False
+        self.restore = 0
+        self.step = 1
 
 
 class RateLimiter:
@@ -263,16 +348,17 @@ class RateLimiter:
         """The server answered 429. True when the cap explains it (the limit was being probed); False
         when it came at a level the server had accepted: then every worker should pause."""
         self.throttles += 1
-        cap = self._finder.cap
-        explained = self._finder.throttled(grant, self._clock())
+        cap, now = self._finder.cap, self._clock()
+        explained = self._finder.throttled(grant, now)
         if grant.probe:
             self._answered.set()
         if self._finder.cap < cap:
             log.info(
-                "429 at %d requests in a second: %d a second from now on (rate_limit %g)",
+                "429 at %d requests in a second: %d a second from now on (rate_limit %g%s)",
                 grant.level,
                 self._finder.cap,
                 self._configured,
+                "; others on this address spend the same budget" if self._finder.sharing(now) else "",
             )
         return explained
 
