@@ -20,17 +20,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from .config import Credentials, Settings, harvest_id, media_of
+from .errors import NotReady
 from .lake.selection import load_selection
 from .lake.sink import Sink, open_sink
 from .lake.state import StateStore, state_key
 from .ops.progress import format_duration
-from .source import DiscoverSource, open_source
+from .reference import check_line, due_tables
+from .source import DiscoverSource, PeopleSource, open_source
 from .source import refresh as refresh_source
 from .source.changes import MAX_PAGES, ChangeCounts, change_page, change_windows
 from .source.discover import PAGE_SIZE, Enumerator
 from .source.refresh import Listing
 from .tmdb.client import TmdbClient
 from .tmdb.ratelimit import RateLimiter
+from .tmdb.seasons import FOLLOW_UP_SEASONS, first_seasons
 
 CHANGES_PAGE = 100  # ids a change-list page holds
 
@@ -51,6 +54,17 @@ class Estimate:
 
 def estimate_requests(settings: Settings, titles: int) -> tuple[int, str]:
     """Pure: requests a harvest of `titles` titles costs, and how that was reckoned."""
+    requests, how = _estimate(settings, titles)
+    if settings.source.seasons:
+        first = len(first_seasons(settings.tmdb.append))
+        how += (
+            f"; seasons: the first {first} of each series in that request, then 1 more request per "
+            f"{FOLLOW_UP_SEASONS} seasons past them (a series' count is known only from its details)"
+        )
+    return requests, how
+
+
+def _estimate(settings: Settings, titles: int) -> tuple[int, str]:
     src, tmdb = settings.source, settings.tmdb
     if src.type == "discover":
         pages = math.ceil(titles / PAGE_SIZE)
@@ -58,6 +72,8 @@ def estimate_requests(settings: Settings, titles: int) -> tuple[int, str]:
         return pages + math.ceil(titles * per), f"{pages} discover pages + {per:g} per title for details"
     if src.type == "export":
         return titles, "1 per title (details by TMDB id; the export file itself is not an API request)"
+    if src.type == "people":
+        return titles, "1 per person (/person/{id} with its appends; the credits are read from the sink)"
     media = media_of(src)
     if src.type == "ids":
         per = REQUESTS_PER_TITLE["tmdb_id"]  # numeric ids; IMDb ids cost like the CSV below
@@ -150,6 +166,20 @@ async def refresh_lines(
     return lines
 
 
+async def _people(source: PeopleSource) -> tuple[int, str]:
+    """The people a people harvest would take now, read from its from-harvest in the sink."""
+    try:
+        read = await source.read_people(None)
+    except NotReady as exc:
+        return 0, f"none yet: {exc}"
+    assert read is not None, "no stop: the read goes to its end"
+    c = read.counts
+    return len(read.people), (
+        f"{c.credits} credits of {read.titles} titles held by run {read.held.run}: "
+        f"{c.filtered_out} filtered out, {len(read.people)} distinct people"
+    )
+
+
 async def check(settings: Settings, credentials: Credentials) -> str:
     sink = open_sink(settings.sink)
     try:
@@ -163,6 +193,8 @@ async def check(settings: Settings, credentials: Credentials) -> str:
                 titles = await Enumerator(client, await source.query(client)).total()
                 exact = settings.source.genres_mode != "only"
                 counts = f"TMDB reports {titles} matching titles"
+            elif isinstance(source, PeopleSource):
+                titles, counts = await _people(source)
             else:
                 async with aclosing(source.titles()) as stream:
                     async for _ in stream:
@@ -175,6 +207,7 @@ async def check(settings: Settings, credentials: Credentials) -> str:
                 )
             selected = titles if isinstance(source, Listing) else None
             refresh = await refresh_lines(settings, sink, client, selected, refresh_source.utc_today())
+            reference = check_line((await due_tables(sink, refresh_source.utc_today()))[0])
     finally:
         await sink.aclose()
     requests, how = estimate_requests(settings, titles)
@@ -190,5 +223,6 @@ async def check(settings: Settings, credentials: Credentials) -> str:
             f"requests    about {requests} ({how})",
             f"time        about {format_duration(seconds)} at {settings.tmdb.rate_limit:g} requests/s",
             *refresh,
+            reference,
         ]
     )

@@ -184,9 +184,9 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
     if deployment.listed:
         return await _run_list(args, deployment, credentials, stop, deadline)
     settings = deployment.harvests[0]
-    from .runner import harvest
+    from .fleet import harvest_one
 
-    result = await harvest(
+    result = await harvest_one(
         settings,
         credentials,
         mode="refresh" if args.command == "refresh" else "run",

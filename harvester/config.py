@@ -27,10 +27,10 @@ import msgspec
 from msgspec import inspect as mi
 
 from .errors import ConfigError
-from .items import Media
+from .items import OBJECT_NAMES, Media
 
 LookupMode = Literal["direct", "find"]
-SourceType = Literal["csv", "series_csv", "discover", "ids", "export"]
+SourceType = Literal["csv", "series_csv", "discover", "ids", "export", "people"]
 GenresMode = Literal["any", "all", "only"]
 Scalar = str | int | float | bool
 OutputFormat = Literal["json", "jsonl"]
@@ -50,6 +50,10 @@ APPENDS: Final[Mapping[str, frozenset[str]]] = {
         "aggregate_credits", "alternative_titles", "changes", "content_ratings", "credits",
         "episode_groups", "external_ids", "images", "keywords", "lists", "recommendations", "reviews",
         "screened_theatrically", "similar", "translations", "videos", "watch/providers",
+    }),
+    "person": frozenset({
+        "changes", "combined_credits", "external_ids", "images", "movie_credits", "tagged_images",
+        "translations", "tv_credits",
     }),
 }  # fmt: skip
 _SEASON = re.compile(r"season/[0-9]+")  # TV only: one season with its episodes
@@ -97,6 +101,13 @@ class SourceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     export_date: str = ""  # YYYY-MM-DD; "" = the latest published (today's from 08:00 UTC)
     min_popularity: NonNegativeFloat = 0.0
     include_video: bool = False  # movies: keep the lines with "video": true
+    # series: every season with its episodes too, into a seasons table of its own (tmdb/seasons.py)
+    seasons: bool = False
+    # people: the people in the credits of the harvest `from` (source/people.py); a credit is taken
+    # when its department is in `departments` ("Acting" for the cast) or its job in `jobs`
+    from_: str = msgspec.field(default="", name="from")
+    departments: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
 
 
 class SinkSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -143,12 +154,20 @@ class HarvestSink(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     max_object_mb: Annotated[float, msgspec.Meta(ge=0, le=5_000_000)] | None = None
 
 
+class HarvestTmdb(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What one harvest of a list may set of [tmdb] for itself: its appends (a people harvest appends a
+    person's sections, not a movie's); the rest (one rate budget, one connection pool) is shared."""
+
+    append: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_APPENDS)] | None = None
+
+
 class HarvestEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One `[[harvest]]` table."""
 
     name: str
     source: SourceSettings = msgspec.field(default_factory=SourceSettings)
     sink: HarvestSink = msgspec.field(default_factory=HarvestSink)
+    tmdb: HarvestTmdb = msgspec.field(default_factory=HarvestTmdb)
     refresh: RefreshSettings | None = None  # default: the shared [refresh]
 
 
@@ -171,6 +190,7 @@ class Deployment:
 
     harvests: tuple[Settings, ...]
     listed: bool = False
+    sink: SinkSettings | None = None  # a list's [sink] as written (its url resolved); None: the harvest's
 
     @property
     def tmdb(self) -> TmdbSettings:
@@ -183,7 +203,7 @@ class Deployment:
         if unknown:
             listed = ", ".join(known) if self.listed else "none: this config is one harvest"
             raise ConfigError(f"--only {unknown[0]!r}: no such harvest (the config lists {listed})")
-        return Deployment(tuple(h for h in self.harvests if h.name in names), self.listed)
+        return Deployment(tuple(h for h in self.harvests if h.name in names), self.listed, self.sink)
 
 
 class Secret(str):
@@ -252,9 +272,15 @@ def deployment_from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None
         doc = msgspec.convert(raw, ConfigFile, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(str(exc), raw)) from None
+    # TMDB's default append (`credits`) is no section of a person: a people harvest appends none unless told.
+    tmdb_raw = raw.get("tmdb")
+    said = isinstance(tmdb_raw, Mapping) and "append" in tmdb_raw
     if not doc.harvest:
         _check_name(doc.name, "name")
-        one = Settings(tmdb=doc.tmdb, source=doc.source, sink=doc.sink, refresh=doc.refresh, name=doc.name)
+        tmdb = doc.tmdb
+        if not said and media_of(doc.source) == "person":
+            tmdb = msgspec.structs.replace(tmdb, append=())
+        one = Settings(tmdb=tmdb, source=doc.source, sink=doc.sink, refresh=doc.refresh, name=doc.name)
         one = _resolve_paths(one, base_dir)
         _check_values(one)
         return Deployment((one,))
@@ -264,7 +290,7 @@ def deployment_from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None
                 f"a config with [[harvest]] tables takes each harvest's source and name from them: "
                 f"remove the top-level {'[source]' if key == 'source' else 'name'}"
             )
-    harvests = tuple(_resolve_paths(_entry(doc, entry), base_dir) for entry in doc.harvest)
+    harvests = tuple(_resolve_paths(_entry(doc, entry, said), base_dir) for entry in doc.harvest)
     for n, h in enumerate(harvests):
         _check_name(h.name, f"harvest[{n}].name", required=True)
         try:
@@ -272,7 +298,9 @@ def deployment_from_mapping(raw: Mapping[str, Any], base_dir: Path | None = None
         except ConfigError as exc:
             raise ConfigError(f'harvest "{h.name}": {exc}') from None
     _check_list(harvests, doc.harvest)
-    return Deployment(harvests, listed=True)
+    _check_from(harvests)
+    shared = _resolve_paths(Settings(sink=doc.sink), base_dir).sink  # what spans the list: reference.py
+    return Deployment(harvests, listed=True, sink=shared)
 
 
 def _single(deployment: Deployment, where: str) -> Settings:
@@ -282,6 +310,9 @@ def _single(deployment: Deployment, where: str) -> Settings:
 
 
 HARVEST_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# The tables every run writes beside the harvests (reference.py): Athena's tmdb_reference_<table>.
+REFERENCE: Final = "reference"
+REFERENCE_TABLES: Final = ("genres", "countries", "languages", "certifications")
 
 
 def _check_name(name: str, where: str, required: bool = False) -> None:
@@ -292,14 +323,22 @@ def _check_name(name: str, where: str, required: bool = False) -> None:
             f"{where} {name!r} must be 1-63 lowercase letters, digits, '-' or '_', starting with a "
             "letter or digit (it names the harvest's state, lease and table folder)"
         )
+    if name.replace("-", "_") in {f"{REFERENCE}_{table}" for table in REFERENCE_TABLES}:
+        raise ConfigError(
+            f"{where} {name!r} gives the Athena table tmdb_{name.replace('-', '_')}, the name of a reference "
+            "table (README: Reference tables): choose another name"
+        )
 
 
-def _entry(doc: ConfigFile, entry: HarvestEntry) -> Settings:
+def _entry(doc: ConfigFile, entry: HarvestEntry, said_append: bool) -> Settings:
     """One harvest of a list: the shared sections with what the entry sets for itself."""
     own = {k: v for k, v in msgspec.structs.asdict(entry.sink).items() if v is not None}
     own.setdefault("partition", f"{entry.name}/{{yyyy}}/{{mm}}/{{dd}}")
+    append = entry.tmdb.append
+    if append is None:
+        append = doc.tmdb.append if said_append or media_of(entry.source) != "person" else ()
     return Settings(
-        tmdb=doc.tmdb,
+        tmdb=msgspec.structs.replace(doc.tmdb, append=append),
         source=entry.source,
         sink=msgspec.structs.replace(doc.sink, **own),
         refresh=entry.refresh or doc.refresh,
@@ -314,19 +353,35 @@ def table_folder(partition: str, media: Media) -> str:
     for segment in partition.strip("/").split("/"):
         if any(p in segment for p in ("{yyyy}", "{mm}", "{dd}")):
             break
-        fixed.append(segment.replace("{media}", "movies" if media == "movie" else "series"))
+        fixed.append(segment.replace("{media}", OBJECT_NAMES[media]))
     return "".join(f"{folder}/" for folder in fixed)
+
+
+def seasons_partition(partition: str) -> str:
+    """Where a series harvest's seasons go: its partition with the table folder's last folder named
+    `<folder>-seasons`, a table folder beside the series' ("series/{yyyy}/..." ->
+    "series-seasons/{yyyy}/..."). A series table at the sink's root has no such place (refused at load)."""
+    segments = partition.strip("/").split("/")
+    fixed = 0
+    while fixed < len(segments) and not _DATED.search(segments[fixed]):
+        fixed += 1
+    assert fixed, "a series table folder of its own"
+    segments[fixed - 1] += "-seasons"
+    return "/".join(segments)
+
+
+_DATED = re.compile(r"\{(yyyy|mm|dd)\}")
 
 
 def _athena_names(name: str) -> set[str]:
     table = name.replace("-", "_")
-    return {table, f"{table}_outcomes", f"{table}_latest"}
+    return {table, f"{table}_outcomes", f"{table}_latest", f"{table}_seasons", f"{table}_seasons_latest"}
 
 
 def _check_list(harvests: tuple[Settings, ...], entries: tuple[HarvestEntry, ...]) -> None:
     """Names unique; a table folder shared only by harvests that each say so, of one media."""
     seen: dict[str, Settings] = {}
-    tables: dict[str, tuple[Settings, HarvestEntry]] = {}
+    tables: _Tables = {}
     for h, entry in zip(harvests, entries, strict=True):
         # Athena's table names (lake/table.py): tmdb_<name> with '-' as '_', and its _outcomes and
         # _latest beside it; two names that meet there would make one CREATE ... IF NOT EXISTS a no-op.
@@ -342,31 +397,45 @@ def _check_list(harvests: tuple[Settings, ...], entries: tuple[HarvestEntry, ...
                 f'harvest names "{clash}" and "{h.name}" give Athena tables of one name; rename one'
             )
         seen[h.name] = h
-        folder = table_folder(h.sink.partition, media_of(h.source))
-        for other_folder, (other, _) in tables.items():
-            outer, inner = sorted((folder, other_folder), key=len)
-            if outer != inner and inner.startswith(outer):
-                a, b = (other, h) if other_folder == outer else (h, other)
-                raise ConfigError(
-                    f'the table folder of harvest "{a.name}" ({outer or "the sink root"!r}) holds that of '
-                    f'"{b.name}" ({inner!r}): readers of the first would read the second\'s objects too; '
-                    "give them folders side by side"
-                )
-        if folder not in tables:
-            tables[folder] = (h, entry)
-            continue
-        other, other_entry = tables[folder]
-        where = f"table folder {folder or '(the sink root)'!r}"
-        if entry.sink.partition is None or other_entry.sink.partition is None:
+        media = media_of(h.source)
+        folders: list[tuple[str, str]] = [(table_folder(h.sink.partition, media), media)]
+        if h.source.seasons:
+            folders.append((table_folder(seasons_partition(h.sink.partition), media), "seasons"))
+        for folder, kind in folders:
+            _claim_folder(folder, kind, h, entry, tables)
+
+
+_Tables = dict[str, tuple["Settings", "HarvestEntry", str]]  # table folder -> who holds it, and what
+
+
+def _claim_folder(folder: str, kind: str, h: Settings, entry: HarvestEntry, tables: _Tables) -> None:
+    """A table folder of `kind` (a media, or "seasons") for harvest `h`: not nested in another, shared
+    only when both harvests say so and hold one kind."""
+    for other_folder, (other, _, _) in tables.items():
+        outer, inner = sorted((folder, other_folder), key=len)
+        if outer != inner and inner.startswith(outer):
+            a, b = (other, h) if other_folder == outer else (h, other)
             raise ConfigError(
-                f'harvests "{other.name}" and "{h.name}" would share the {where}: give each a '
-                "partition of its own, or set the same partition in both to share it on purpose"
+                f'the table folder of harvest "{a.name}" ({outer or "the sink root"!r}) holds that of '
+                f'"{b.name}" ({inner!r}): readers of the first would read the second\'s objects too; '
+                "give them folders side by side"
             )
-        if media_of(h.source) != media_of(other.source):
-            raise ConfigError(
-                f'harvests "{other.name}" and "{h.name}" share the {where} but one is of movies and the '
-                "other of series: a reader of that folder would mix them"
-            )
+    if folder not in tables:
+        tables[folder] = (h, entry, kind)
+        return
+    other, other_entry, other_kind = tables[folder]
+    where = f"table folder {folder or '(the sink root)'!r}"
+    if entry.sink.partition is None or other_entry.sink.partition is None:
+        raise ConfigError(
+            f'harvests "{other.name}" and "{h.name}" would share the {where}: give each a '
+            "partition of its own, or set the same partition in both to share it on purpose"
+        )
+    if kind != other_kind:
+        kinds = {"movie": "movies", "tv": "series", "person": "people", "seasons": "seasons"}
+        raise ConfigError(
+            f'harvests "{other.name}" and "{h.name}" share the {where} but one holds {kinds[other_kind]} '
+            f"and the other {kinds[kind]}: a reader of that folder would mix them"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +481,8 @@ def _walk(path: str, raw: Any) -> tuple[str, Any, Any]:
     for field, index in _STEP.findall(path):
         hint = _bare(hint)
         if field:
-            hint = get_type_hints(hint, include_extras=True)[field]
+            attr = {f.encode_name: f.name for f in msgspec.structs.fields(hint)}.get(field, field)  # from
+            hint = get_type_hints(hint, include_extras=True)[attr]
             value = value.get(field) if isinstance(value, Mapping) else None
             name = f"{name}.{field}" if name else field
         elif index == "...":  # a value in a table; msgspec does not say which one
@@ -528,6 +598,8 @@ def _check_values(s: Settings) -> None:
     if src.year_from and src.year_to and src.year_from > src.year_to:
         raise ConfigError(f"source.year_from ({src.year_from}) is after source.year_to ({src.year_to})")
     _check_source_kind(src)
+    if src.seasons:
+        _check_seasons(s)
     if is_s3_url(snk.url) and not parse_s3_url(snk.url)[0]:
         raise ConfigError(f"sink.url {snk.url!r} names no bucket")
     if is_s3_url(src.path):
@@ -602,6 +674,84 @@ def _check_source_kind(src: SourceSettings) -> None:
         for ident in src.ids:
             if not is_title_id(ident):
                 raise ConfigError(f"source.ids: {ident!r} is neither an IMDb id (tt...) nor a TMDB id")
+            if src.media == "person" and not ident.strip().isdigit():
+                raise ConfigError(f"source.ids: {ident!r} is not a TMDB person id (a person has no tt id)")
+    _check_people(src)
+
+
+# TMDB's departments (/configuration/jobs), and "Acting" for the cast: a misspelt one would match nobody.
+DEPARTMENTS: Final = frozenset({
+    "Acting", "Art", "Camera", "Costume & Make-Up", "Creator", "Crew", "Directing", "Editing", "Lighting",
+    "Production", "Sound", "Visual Effects", "Writing",
+})  # fmt: skip
+
+
+def _check_people(src: SourceSettings) -> None:
+    """A people harvest names the harvest whose credits it reads; person media only where TMDB has it."""
+    if src.type != "people":
+        used = next((key for key in ("from_", "departments", "jobs") if getattr(src, key)), None)
+        if used is not None:
+            raise ConfigError(f'source.{used.rstrip("_")} applies to type = "people" only')
+        if src.media == "person" and src.type not in ("export", "ids"):
+            raise ConfigError('source.media "person" is for type "people", "export" or "ids" only')
+        return
+    if not src.from_:
+        raise ConfigError('source.from is required with type = "people": the harvest whose credits it reads')
+    if not HARVEST_NAME.fullmatch(src.from_):
+        raise ConfigError(f"source.from {src.from_!r} is not a harvest name (e.g. 'movies', 'csv-movie')")
+    for item in src.departments:
+        if item not in DEPARTMENTS:
+            known = ", ".join(sorted(DEPARTMENTS))
+            raise ConfigError(f"source.departments: {item!r} is not a TMDB department ({known})")
+    for item in src.jobs:
+        if not item.strip() or item != item.strip():
+            raise ConfigError(f"source.jobs item {item!r} is not a job name (e.g. 'Director')")
+    other = ("genres", "min_votes", "year_from", "year_to", "date_from", "date_to", "ids", "export_date")
+    unused = [key for key in other if getattr(src, key)]
+    if unused:
+        raise ConfigError(
+            f"source.{unused[0]} does not apply to a people harvest (use departments, jobs, min_popularity)"
+        )
+
+
+def _check_from(harvests: tuple[Settings, ...]) -> None:
+    """In a list, a people harvest reads the credits of another harvest of it, of movies or series."""
+    by_name = {h.name: h for h in harvests}
+    for h in harvests:
+        if h.source.type != "people":
+            continue
+        where = f'harvest "{h.name}": source.from {h.source.from_!r}'
+        other = by_name.get(h.source.from_)
+        if other is None or other is h:
+            raise ConfigError(f"{where} names no other harvest of this list ({', '.join(by_name)})")
+        if media_of(other.source) == "person":
+            raise ConfigError(f"{where} is a harvest of people; name a harvest of movies or series")
+        summaries = other.source.type == "discover" and not other.source.details
+        if summaries or not CREDIT_SECTIONS & set(other.tmdb.append):
+            raise ConfigError(
+                f"{where}: its records carry no credits (it appends neither credits nor aggregate_credits)"
+            )
+
+
+CREDIT_SECTIONS: Final = frozenset({"credits", "aggregate_credits"})  # what a people harvest reads
+
+
+def _check_seasons(s: Settings) -> None:
+    src, append = s.source, s.tmdb.append
+    if media_of(src) != "tv":
+        raise ConfigError('source.seasons applies to series (series_csv, or media = "tv")')
+    if src.type == "discover" and not src.details:
+        raise ConfigError("source.seasons needs details = true (a discover summary has no seasons)")
+    if not table_folder(s.sink.partition, "tv"):
+        raise ConfigError(
+            f"source.seasons needs the series in a table folder of their own, beside the seasons': "
+            f"sink.partition {s.sink.partition!r} puts them at the sink's root, whose readers would read "
+            'the seasons too (e.g. partition = "series/{yyyy}/{mm}/{dd}")'
+        )
+    chained = [item for item in append if _SEASON.fullmatch(item)]
+    if chained:
+        raise ConfigError(f"tmdb.append item {chained[0]!r}: with source.seasons every season is fetched")
+    # What TMDB appends to a series is 17 names: a season always has a place beside them.
 
 
 def _check_export(src: SourceSettings) -> None:
@@ -632,7 +782,7 @@ def harvest_id(s: Settings) -> str:
 
 
 def media_of(s: SourceSettings) -> Media:
-    return "tv" if s.type == "series_csv" else s.media
+    return "tv" if s.type == "series_csv" else "person" if s.type == "people" else s.media
 
 
 def is_s3_url(url: str) -> bool:

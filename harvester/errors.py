@@ -10,6 +10,7 @@
     │   ├── InputUnavailable          an input on S3 could not be read to the end (resets, 5xx, ...)
     │   └── SecretUnavailable         Secrets Manager unreachable or failing for the TMDB secret
     ├── TmdbUnavailable       exit 5: TMDB keeps failing; stopping beats recording everything as failed
+    ├── NotReady              exit 5: what this harvest reads is not there yet (a people harvest's `from`)
     ├── WriterConflict        exit 6: another run writes this harvest; nothing was changed
     │   ├── LeaseHeld                 a live lease: another run is harvesting, try again later
     │   ├── LeaseLost                 this run's lease expired or was taken over while it ran
@@ -61,6 +62,13 @@ class SecretUnavailable(StorageError):
 
 
 class TmdbUnavailable(HarvesterError):
+    exit_code = 5
+
+
+class NotReady(HarvesterError):
+    """The harvest a people harvest reads (`from`) has not completed a run yet: nothing is wrong here,
+    run again once it has (the "try later" class, as TMDB unavailable is)."""
+
     exit_code = 5
 
 

@@ -24,8 +24,10 @@ from typing import Any
 from .config import Credentials, Deployment, Settings
 from .errors import EXIT_INTERRUPTED, EXIT_OK, HarvesterError, TmdbUnavailable, first_known
 from .lake.sink import Sink, open_sink
+from .ops import logs
 from .ops.progress import LOG_INTERVAL_S
 from .ops.stats import Summary
+from .reference import ReferenceResult, reference_beside
 from .runner import Mode, RunResult, Shared, harvest
 from .tmdb.client import TmdbClient
 from .tmdb.ratelimit import RateLimiter
@@ -67,8 +69,9 @@ class Outcome:
 @dataclass(frozen=True)
 class FleetResult:
     outcomes: tuple[Outcome, ...]
-    requests: int  # all the harvests' requests (the shared client's)
+    requests: int  # all the harvests' requests (the shared client's), the reference tables' too
     throttled: int
+    reference: ReferenceResult | None = None  # what the run wrote of the reference tables (reference.py)
 
     @property
     def exit_code(self) -> int:
@@ -97,6 +100,7 @@ def format_fleet(fleet: FleetResult) -> str:
             f"pending {sum(s.pending for s in done)})",
             f"requests         {fleet.requests}  (429s {fleet.throttled}) in {elapsed:.1f} s: "
             f"{rate:.1f} requests/s (limit {limit:g}, shared)",
+            *([fleet.reference.line()] if fleet.reference is not None else []),
         ]
     )
 
@@ -125,7 +129,9 @@ async def harvest_all(
     sinks: dict[tuple[str, str, str], Sink] = {}
     try:
         async with TmdbClient(deployment.tmdb, credentials, limiter) as client:
-            shared = Shared(client, limiter, harvests=len(deployment.harvests))
+            # One more arrival: the reference tables, asked beside the harvests after the credential check.
+            shared = Shared(client, limiter, harvests=len(deployment.harvests) + 1)
+            shared.running(h.name for h in deployment.harvests)  # a people harvest waits for its `from`
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(
@@ -145,18 +151,62 @@ async def harvest_all(
                                 shared=shared,
                                 sink=_sink_of(sinks, h),
                             ),
+                            shared,
                         )
                     )
                     for h in deployment.harvests
                 ]
+                first = _sink_of(sinks, deployment.harvests[0])  # a list's harvests share [sink]'s place
+                reference = tg.create_task(
+                    reference_beside(shared, first, deployment, stop=stop, deadline=deadline)
+                )
                 if progress and deployment.listed:
                     tg.create_task(_report_total(tasks, client, deployment.tmdb.rate_limit))
             return FleetResult(
-                tuple(t.result() for t in tasks), client.counters.requests, client.counters.throttled
+                tuple(t.result() for t in tasks),
+                client.counters.requests,
+                client.counters.throttled,
+                reference.result(),
             )
     finally:
         for sink in sinks.values():
             await sink.aclose()
+
+
+async def harvest_one(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    stop: asyncio.Event | None = None,
+    deadline: float | None = None,
+    **options: Any,
+) -> RunResult:
+    """A config of one harvest, as the CLI and Lambda run it: runner.harvest (`options` are its), with
+    the reference tables beside it under the same budget (reference.py). Raises what ended the
+    harvest, as runner.harvest does; the reference tables never end it."""
+    stop = stop or asyncio.Event()
+    logs.bind(harvest=logs.harvest_name(settings))  # the reference tables' lines name it too
+    limiter = RateLimiter(settings.tmdb.rate_limit)
+    sink = open_sink(settings.sink)
+    try:
+        async with TmdbClient(settings.tmdb, credentials, limiter) as client:
+            shared = Shared(client, limiter, harvests=2)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(
+                    reference_beside(shared, sink, Deployment((settings,)), stop=stop, deadline=deadline)
+                )
+                run = harvest(
+                    settings, credentials, stop=stop, deadline=deadline, shared=shared, sink=sink, **options
+                )
+                result = await run
+            return result
+    except BaseExceptionGroup as group:  # the TaskGroup wraps what the harvest raised
+        known = first_known(group)
+        if known is None:
+            raise
+        raise known from None
+    finally:
+        await sink.aclose()
 
 
 async def _report_total(tasks: list[asyncio.Task[Outcome]], client: TmdbClient, limit: float) -> None:
@@ -183,8 +233,16 @@ def _sink_of(sinks: dict[tuple[str, str, str], Sink], settings: Settings) -> Sin
     return sinks[place]
 
 
-async def _one(name: str, run: Coroutine[Any, Any, RunResult]) -> Outcome:
-    """One harvest's run, to its outcome: what ends it is its own, not the others'."""
+async def _one(name: str, run: Coroutine[Any, Any, RunResult], shared: Shared) -> Outcome:
+    """One harvest's run, to its outcome: what ends it is its own, not the others'. However it ends,
+    the harvests that read it (people harvests, `from`) then go on."""
+    try:
+        return await _outcome(name, run)
+    finally:
+        shared.end(name)
+
+
+async def _outcome(name: str, run: Coroutine[Any, Any, RunResult]) -> Outcome:
     try:
         result = await run
     except HarvesterError as exc:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Media = Literal["movie", "tv"]
+Media = Literal["movie", "tv", "person"]  # person: a people harvest (source/people.py), /person/{id}
+TitleMedia = Literal["movie", "tv"]  # what an IMDb id, a CSV row or /find can be
 Refresh = Literal["changed", "entered", "left", "revisit"]
+# The first word of a harvest's data object names, and what `{media}` renders in a partition.
+OBJECT_NAMES: dict[Media, str] = {"movie": "movies", "tv": "series", "person": "people"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class Found:
     title: Title
     body: bytes  # TMDB's details body exactly as returned (appended sub-resources included)
     tmdb_id: int | None = None  # the body's `id`: what a refresh keeps (lake/selection.py)
+    seasons: tuple[bytes, ...] = ()  # a series' season records (tmdb/seasons.py), committed with it
+    seasons_left_out: int = 0  # seasons its body lists that TMDB did not send
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,11 +61,11 @@ from .errors import (
     TmdbUnavailable,
     WriterConflict,
 )
-from .fleet import EXIT_PENDING, FleetResult, Outcome, harvest_all
+from .fleet import EXIT_PENDING, FleetResult, Outcome, harvest_all, harvest_one
 from .ops import metrics
 from .ops.logs import bind, harvest_name, log_summary, new_invocation_id, redact, setup_logging
 from .ops.stats import Summary
-from .runner import Mode, harvest
+from .runner import Mode
 from .secret import forget, load_credentials
 
 log = logging.getLogger("harvester")
@@ -142,7 +142,7 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
 async def _invoke_one(settings: Settings, credentials: Credentials, asked: Asked) -> dict[str, Any]:
     """A config of one harvest: its result, and its errors raised for handler() to answer."""
     bind(harvest=harvest_name(settings))
-    result = await harvest(
+    result = await harvest_one(
         settings,
         credentials,
         mode=asked.mode,
@@ -262,6 +262,7 @@ def list_result(fleet: FleetResult, secrets: Sequence[str]) -> dict[str, Any] | 
         "failed": sum(s.failed for s in done),
         "pending": sum(s.pending for s in done),
         "requests": fleet.requests,  # the shared client's: every harvest's, and the credential check
+        "reference": fleet.reference.counts() if fleet.reference is not None else None,  # reference.py
         "throttled": fleet.throttled,
         "objects": sum(s.objects for s in done),
         "elapsed_s": max((s.elapsed_s for s in done), default=0.0),

@@ -56,6 +56,7 @@ class Pipeline:
         concurrency: int,
         stop: asyncio.Event,
         grace_s: float = 5.0,
+        seasons: bool = False,
     ) -> None:
         self._source = source
         self._retry = retry
@@ -70,6 +71,7 @@ class Pipeline:
         self._concurrency = concurrency
         self._stop = stop
         self._grace_s = grace_s
+        self._seasons = seasons  # series come with season records, for a seasons object per commit
         self._todo: asyncio.Queue[Title | None] = asyncio.Queue(maxsize=concurrency)
         self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue(maxsize=concurrency * 2)
         self._commits: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=1)
@@ -133,29 +135,55 @@ class Pipeline:
             outcome = await self._lookup(title)
             await self._outcomes.put(outcome)
 
+    def _encoder(self) -> ChunkEncoder:
+        return ChunkEncoder(self._fmt, self._compression, self._max_bytes)
+
     async def _chunk_loop(self) -> None:
-        encoder = ChunkEncoder(self._fmt, self._compression, self._max_bytes)
+        encoder = self._encoder()
+        seasons = self._encoder() if self._seasons else None
         positions: list[int] = []
         outcomes: list[Miss | Failed] = []
         harvested: list[int] = []
+        left_out = 0
 
         async def flush() -> None:
-            nonlocal encoder, positions, outcomes, harvested
+            nonlocal encoder, seasons, positions, outcomes, harvested, left_out
             data = encoder.finish() if encoder.count else None
-            await self._commits.put(Chunk(data, encoder.count, positions, outcomes, harvested))
-            encoder = ChunkEncoder(self._fmt, self._compression, self._max_bytes)
-            positions, outcomes, harvested = [], [], []
+            chunk = Chunk(data, encoder.count, positions, outcomes, harvested)
+            if seasons is not None:
+                chunk.seasons = seasons.finish() if seasons.count else None
+                chunk.season_records, chunk.seasons_left_out = seasons.count, left_out
+                seasons = self._encoder()
+            await self._commits.put(chunk)
+            encoder = self._encoder()
+            positions, outcomes, harvested, left_out = [], [], [], 0
+
+        def add(found: Found) -> bool:
+            """The record and its seasons, or neither (a series' seasons commit with it)."""
+            if seasons is None:
+                return encoder.add(found.body)
+            mark = seasons.mark() if self._max_bytes else None
+            if not seasons.add_all(found.seasons):
+                return False
+            if encoder.add(found.body):
+                return True
+            if mark is not None:
+                seasons.restore(mark)
+            return False
 
         while (outcome := await self._outcomes.get()) is not _END:
             if isinstance(outcome, Found):
-                if not encoder.add(outcome.body):
+                if not add(outcome):
                     # Full by size: the object closes without this record, which starts the next one
-                    # (its position goes with it, below).
+                    # (its position goes with it, below); empty objects take any record.
                     await flush()
-                    encoder.add(outcome.body)  # an empty object takes any record
+                    add(outcome)
                 if outcome.tmdb_id is not None:
                     harvested.append(outcome.tmdb_id)
                 self._stats.harvested += 1
+                self._stats.seasons += len(outcome.seasons)
+                self._stats.seasons_left_out += outcome.seasons_left_out
+                left_out += outcome.seasons_left_out
                 self._consecutive_failures = 0
             else:
                 outcomes.append(outcome)
@@ -185,7 +213,7 @@ class Pipeline:
         while (chunk := await self._commits.get()) is not _END:
             settled = await self._committer.commit(chunk)
             stats.objects += chunk.data is not None
-            stats.bytes_written += len(chunk.data or b"")
+            stats.bytes_written += len(chunk.data or b"") + len(chunk.seasons or b"")
             for o in settled.final:
                 if isinstance(o, Failed):
                     stats.failed += 1

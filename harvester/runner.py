@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import msgspec
 
-from .config import Credentials, Settings, SinkSettings, harvest_id, media_of
+from .config import Credentials, Settings, SinkSettings, harvest_id, media_of, seasons_partition
 from .errors import ConfigError, HarvesterError, SinkError, StateError, first_known
-from .items import Media
+from .items import Media, Outcome, Title
 from .lake.committer import Committer
 from .lake.layout import summary_key
 from .lake.lease import Lease, lease_key
@@ -32,13 +33,14 @@ from .lake.sink.base import Capabilities
 from .lake.state import Identity, RunState, SinkIdentity, SourceIdentity, StateStore, TmdbIdentity, state_key
 from .ops import logs
 from .ops.progress import Progress
-from .ops.stats import SourceSummary, Stats, Summary, refresh_summary
+from .ops.stats import SeasonsSummary, SourceSummary, Stats, Summary, refresh_summary
 from .pipeline import Pipeline
 from .source import Prepare, Source, open_source
 from .source.refresh import RefreshSource
 from .tmdb.client import TmdbClient
 from .tmdb.lookup import Lookup
 from .tmdb.ratelimit import RateLimiter
+from .tmdb.seasons import SeasonFetcher, WithSeasons, first_seasons
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,20 @@ class Shared:
         # largest TMDB id / 8; harvests completing together would hold theirs at once (memory flat in
         # the number of harvests: bench/fleet_memory.py).
         self.completing = asyncio.Lock()
+        self._ended: dict[str, asyncio.Event] = {}  # by name, the harvests of this process (fleet.py)
+
+    def running(self, names: Iterable[str]) -> None:
+        """These harvests run in this process: `ended(name)` waits for each until `end(name)`."""
+        self._ended.update((name, asyncio.Event()) for name in names)
+
+    def end(self, name: str) -> None:
+        if name in self._ended:
+            self._ended[name].set()
+
+    async def ended(self, name: str) -> None:
+        """Returns once harvest `name` has ended here (complete or not), at once if it does not run here."""
+        if name in self._ended:
+            await self._ended[name].wait()
 
     def arrival(self) -> Arrival:
         """One harvest's place in the wait for TMDB's first request."""
@@ -262,7 +278,10 @@ async def _run(
     media = media_of(settings.source)
     store = StateStore(sink, state_key(harvest_id(settings)), fenced=fenced)
     identity = await _identity(settings, source)
-    opener = Opener(store, sink, lease, identity, settings.sink.partition, _NAMES[media], defer_new=True)
+    seasons = seasons_partition(settings.sink.partition) if settings.source.seasons else ""
+    opener = Opener(
+        store, sink, lease, identity, settings.sink.partition, _NAMES[media], seasons=seasons, defer_new=True
+    )
     if request.mode == "refresh":
         state = await opener.refresh()
     else:
@@ -280,7 +299,7 @@ async def _run(
         state.source.selected = counted
     if state.mode == "refresh":
         source = await _refresh_source(source, media, sink, state, settings.refresh.revisit_days)
-    if not await source.prepare(Prepare(client, state, store, lease, stop)):
+    if not await source.prepare(Prepare(client, state, store, lease, stop, shared.ended)):
         summary = _summary(settings, sink, source, state, stats, client, "incomplete")
         return RunResult("incomplete", summary, stopped=True)
     if source.count_is_cheap:
@@ -300,13 +319,14 @@ async def _run(
         source=source,
         retry=[p.title() for p in sorted(state.pending.values(), key=lambda p: p.pos)],
         done=state.done,
-        lookup=Lookup(client, settings.tmdb),
+        lookup=_lookup(client, settings),
         committer=committer,
         sink_settings=settings.sink,
         stats=stats,
         concurrency=settings.tmdb.concurrency,
         stop=stop,
         grace_s=request.grace_s,
+        seasons=settings.source.seasons,
     )
     reporter = Progress(stats, client.counters, limiter, enabled=request.progress, label=request.label)
     async with asyncio.TaskGroup() as tg:
@@ -327,6 +347,14 @@ async def _run(
     return RunResult(status, summary, stopped=not exhausted)
 
 
+def _lookup(client: TmdbClient, settings: Settings) -> Callable[[Title], Awaitable[Outcome]]:
+    if not settings.source.seasons:
+        return Lookup(client, settings.tmdb)
+    own = settings.tmdb.append
+    fetch = SeasonFetcher(client, settings.tmdb.language, own)
+    return WithSeasons(Lookup(client, settings.tmdb, first_seasons(own)), fetch)
+
+
 async def _refresh_source(
     inner: Source, media: Media, sink: Sink, state: RunState, revisit_days: int
 ) -> Source:
@@ -338,7 +366,7 @@ async def _refresh_source(
     return RefreshSource(inner, media, sink, since, base, revisit_days=revisit_days)
 
 
-_NAMES = {"movie": "movies", "tv": "series"}
+_NAMES = {"movie": "movies", "tv": "series", "person": "people"}
 FINAL_FAILURES_LISTED = 100  # the summary names this many; outcomes-*.jsonl has them all
 
 
@@ -354,11 +382,24 @@ async def _identity(settings: Settings, source: Source) -> Identity:
             year_from=s.year_from,
             year_to=s.year_to,
         ),
-        tmdb=TmdbIdentity(base_url=t.base_url, language=t.language, append=list(t.append), lookup=t.lookup),
+        tmdb=TmdbIdentity(
+            base_url=t.base_url,
+            language=t.language,
+            append=list(t.append),
+            lookup=t.lookup,
+            seasons=s.seasons,
+        ),
         sink=SinkIdentity(
             chunk_size=k.chunk_size, format=k.format, compression=k.compression, partition=k.partition
         ),
     )
+
+
+def _seasons_summary(sink: Sink, state: RunState, stats: Stats) -> SeasonsSummary | None:
+    if not state.seasons:
+        return None
+    where = f"{sink.url.rstrip('/')}/{state.seasons}/"
+    return SeasonsSummary(records=stats.seasons, left_out=stats.seasons_left_out, output=where)
 
 
 def _summary(
@@ -401,4 +442,5 @@ def _summary(
         output=f"{sink.url.rstrip('/')}/{state.partition}/",
         run_totals=state.counts,
         refresh=refresh_summary(state.source.plan),
+        seasons=_seasons_summary(sink, state, stats),
     )

@@ -93,6 +93,8 @@ def format_report(report: Report) -> str:
         f"read        {report.data_objects} data objects: {report.records} records of {report.titles} "
         f"titles; {report.outcome_lines} outcome lines",
     ]
+    if report.seasons is not None:
+        lines.append(f"seasons     {report.seasons} season records in the run's seasons objects")
     if report.sharing:
         lines.append(f"shared      with harvest(s) {', '.join(report.sharing)}: their objects are read too")
     if report.updates:

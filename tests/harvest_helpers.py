@@ -72,7 +72,7 @@ def parse_lake(objects: dict[str, bytes], prefix: str = PREFIX) -> Lake:
             body = gzip.decompress(body)
         if rel.startswith("_harvest/") and "/outcomes-" in rel:
             lake.outcomes.extend(orjson.loads(line) for line in body.splitlines() if line)
-        elif rel.startswith("_harvest/"):
+        elif rel.startswith(("_harvest/", "_reference/")):  # not any harvest's data (reference.py)
             lake.other[rel] = body
         elif rel.endswith((".jsonl", ".jsonl.gz")):
             lake.data[rel] = [orjson.loads(line) for line in body.splitlines() if line]

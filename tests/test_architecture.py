@@ -2,7 +2,7 @@
 
 entry    cli, lambda_handler (entry points), command
 fleet    several harvests in one process (a layer of its own above the one-harvest code)
-top      runner, pipeline, check, verify (one harvest)
+top      runner, pipeline, check, verify (one harvest), reference (the reference tables of a run)
 middle   source/, tmdb/, lake/, ops/  (the stages, and what operators see)
 bottom   config, errors, items, aws
 """
@@ -25,6 +25,7 @@ TOP = (
         "harvester.pipeline",
         "harvester.check",
         "harvester.verify",
+        "harvester.reference",  # TMDB's reference tables, beside a run's harvests
     }
 )
 BOTTOM = {

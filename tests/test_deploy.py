@@ -37,6 +37,7 @@ ASL = DEPLOY / "statemachine.asl.json"
 BUILD_SCRIPT = DEPLOY / "build_lambda_zip.sh"
 DOCKERFILE = DEPLOY / "Dockerfile"
 GLUE_TABLES = DEPLOY / "glue_tables.py"
+REFERENCE_NAMES = {f"tmdb_reference_{t}" for t in ("genres", "countries", "languages", "certifications")}
 
 CONFIG_URI = "s3://lake-bucket/harvester/config.toml"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:harvester"
@@ -796,6 +797,7 @@ def test_the_glue_tables_are_behind_a_parameter_and_ask_nothing_of_the_function(
         t["Properties"]["TableInput"]
         for t in tables.values()
         if "PartitionKeys" in t["Properties"]["TableInput"]
+        and not t["Properties"]["TableInput"]["Name"].startswith("tmdb_reference_")  # reference.py's
     ]
     assert data["Parameters"]["projection.enabled"] == "true"
     assert data["Parameters"]["storage.location.template"] == {
@@ -819,7 +821,7 @@ def test_the_templates_glue_tables_are_those_harvester_table_prints(tmp_path: Pa
     # ... which are columns() and table_properties() of that harvest, the one source of both.
     (settings,) = deployment_from_mapping(doc).harvests
     spec = table_spec(settings)
-    assert set(registered) == {spec.name, spec.outcomes_table}
+    assert set(registered) == {spec.name, spec.outcomes_table, *REFERENCE_NAMES}
     assert registered[spec.name]["columns"] == list(columns(settings))
     assert registered[spec.name]["properties"] == table_properties(spec)
     assert registered[spec.name]["location"] == spec.location
@@ -860,6 +862,7 @@ def test_glue_tables_writes_a_table_per_harvest_of_a_list_and_the_template_passe
         "tmdb_movies_outcomes",
         "tmdb_tv_shows",
         "tmdb_tv_shows_outcomes",
+        *REFERENCE_NAMES,
     }
     assert registered == _printed(config)
     assert registered["tmdb_tv_shows"]["properties"]["projection.dt.format"] == "yyyy/MM"

@@ -100,7 +100,7 @@ def test_a_list_shares_tmdb_and_sink_and_gives_each_harvest_a_table_folder(tmp_p
             '[[harvest]]\nname = "a"\n[harvest.sink]\npartition = "t/{yyyy}"\n'
             '[[harvest]]\nname = "b"\n[harvest.source]\ntype = "series_csv"\n'
             '[harvest.sink]\npartition = "t/{yyyy}/{mm}"\n',
-            'harvests "a" and "b" share the table folder \'t/\' but one is of movies and the other of '
+            'harvests "a" and "b" share the table folder \'t/\' but one holds movies and the other '
             "series: a reader of that folder would mix them",
         ),
         (
@@ -243,7 +243,10 @@ async def test_a_lease_held_elsewhere_is_that_harvests_exit_6_alone(
         await sink.aclose()
     codes = {o.name: o.exit_code for o in fleet.outcomes}
     assert codes == {"alpha": 0, "beta": 0, "listing": 6} and fleet.exit_code == 6
-    assert fleet.requests == sum(o.summary.requests for o in fleet.outcomes if o.summary is not None)
+    assert fleet.reference is not None  # the reference tables' requests are the shared client's too
+    assert fleet.requests == fleet.reference.requests + sum(
+        o.summary.requests for o in fleet.outcomes if o.summary is not None
+    )
 
 
 async def test_a_single_harvest_lake_is_resumed_by_a_list_that_names_it_by_its_kind(

@@ -113,8 +113,11 @@ async def test_one_invocation_harvests_every_harvest_of_the_list(
         assert h["run"] and h["run_totals"]["harvested"] == len(expected.found)
     for total in ("harvested", "misses", "objects"):
         assert result[total] == sum(h[total] for h in harvests.values()), total
-    # One client for both: its count is theirs (one credential check, counted by the harvest that asked).
-    assert result["requests"] == sum(h["requests"] for h in harvests.values())
+    # One client for both: its count is theirs and the reference tables' (one credential check, counted
+    # by whichever asked first).
+    reference = result["reference"]
+    assert result["requests"] == sum(h["requests"] for h in harvests.values()) + reference["requests"]
+    assert set(reference["written"]) == {"genres", "countries", "languages", "certifications"}
     assert standin.stats.by_route["authentication"] == 1
 
     out = capsys.readouterr()

@@ -489,8 +489,11 @@ async def test_stats_endpoint_and_reset(standin: RunningStandin, client: aiohttp
             "find": 1,
             "movie": 1,
             "tv": 1,
+            "person": 0,
             "genre": 1,
             "discover": 1,
+            "configuration": 0,
+            "certification": 0,
             "other": 1,
         }
         assert stats["by_status"] == {"200": 4, "400": 1, "404": 2}

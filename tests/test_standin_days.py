@@ -201,7 +201,7 @@ async def test_export_files_are_published_at_0800_and_kept_90_days(
         and headers["ETag"] == again[2]["ETag"]
         and headers["Content-Type"] == "application/octet-stream"
     )
-    for name in (f"person_ids_{today:%m_%d_%Y}.json.gz", "movie_ids_02_30_2026.json.gz", "movie_ids.json"):
+    for name in (f"keyword_ids_{today:%m_%d_%Y}.json.gz", "movie_ids_02_30_2026.json.gz", "movie_ids.json"):
         assert (await download(anonymous, root + name))[0] == 404
     moving.config.export_missing_status = 403
     assert await status(today + timedelta(days=1)) == 403

@@ -176,8 +176,9 @@ async def test_fresh_after_a_kill_replaces_the_old_run_and_leaves_no_upload(
     assert done.code == 0, done.output
     lake = await assert_exactly_once(tmp_path, target)
     assert not set(before.data) & set(lake.data)  # the old run's objects are gone, not mixed in
-    old_tags = {k.split("/")[1] for k in before.other if k.count("/") > 1}
-    assert not any(k.split("/")[1] in old_tags for k in lake.other if k.count("/") > 1)
+    old_tags = {k.split("/")[1] for k in before.other if k.startswith("_harvest/") and k.count("/") > 1}
+    assert old_tags
+    assert not any(k.split("/")[1] in old_tags for k in lake.other if k.startswith("_harvest/"))
 
 
 async def test_tmdb_down_at_preflight_exits_5_and_writes_nothing(

@@ -8,11 +8,14 @@ titles      which IMDb ids TMDB knows, as what, and each title's date, genres an
 templates   what a pool of titles shares, pre-serialized with slots for per-title values
 credits     cast and crew, pre-serialized once and sliced per title
 bodies      the JSON bodies TMDB returns for a title (details, sub-resources, /find, /discover)
+seasonplan  which seasons a series has (Specials, gaps, long runs), their episode counts and dates
+seasons     season bodies with their episodes (/tv/{id}/season/{n}, season/N appends)
 errors      TMDB's error bodies and status codes
 discover    /discover listings over a fixed universe of titles
 days        the catalogue over days: which titles change, appear and go on each day after day 0
 changes     /movie/changes and /tv/changes: the ids a window of days changed
 exports     the daily id exports (/p/exports/movie_ids_MM_DD_YYYY.json.gz), streamed
+people      /person/{id}, /person/changes and the person export: exactly the people credits name
 server      the HTTP server: auth, rate limit, latency, faults, statistics
 csvgen      movies.csv / series.csv style inputs of any size
 demo        the harvester against the stand-in, on one machine (`python -m tmdb_standin demo`)

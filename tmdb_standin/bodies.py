@@ -9,7 +9,6 @@ other: JSON null, "" or an id beyond 2^32 in its slot.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -21,6 +20,7 @@ from harvester.items import Media
 
 from .credits import CreditsCut, append_credits, credit_pools
 from .draws import HashDraws, digest, image_path
+from .seasonplan import iso, last_air_ordinal, schedule
 from .templates import TEMPLATES_PER_MEDIA, TemplateBodies, TemplateFacts, template_bodies
 from .titles import (
     MOVIE_GENRES,
@@ -124,13 +124,6 @@ def _localise(text: str, language: str) -> str:
     return text if language == DEFAULT_LANGUAGE or not text else f"{text} ({language})"
 
 
-def _add_years(date: str, years: int) -> str:
-    year, rest = int(date[:4]) + years, date[4:]
-    if rest == "-02-29" and not calendar.isleap(year):
-        rest = "-02-28"
-    return f"{year:04d}{rest}"
-
-
 @lru_cache(maxsize=4096)
 def _genre_bytes(media: Media, genre_ids: tuple[int, ...]) -> tuple[bytes, bytes]:
     """(the details' "genres" array, the summaries' "genre_ids" array), serialized."""
@@ -168,6 +161,15 @@ def original_title(media: Media, imdb_id: str) -> str:
     d = HashDraws(_seed(media, imdb_id)[:16])
     template = template_bodies(media, d.below(TEMPLATES_PER_MEDIA[media]))
     return _original(_draw_title(d), template.facts)
+
+
+def credits_cut(media: Media, imdb_id: str) -> CreditsCut:
+    """Which credits the title's details show (the draws of `_render`, in its order): people.py
+    finds the titles that name a person from it without rendering them."""
+    d = HashDraws(_seed(media, imdb_id)[:16])
+    d.below(TEMPLATES_PER_MEDIA[media])
+    _draw_title(d)
+    return CreditsCut.draw(d)
 
 
 def revised_overview(overview: str, revision: int) -> str:
@@ -223,9 +225,10 @@ def _render(
         VOTES=b"%d" % facts.vote_count,
     )
     if media == "tv":
-        for season in range(1, f.seasons + 1):
-            values[f"SEASON_{season}"] = b'"%s"' % _add_years(day, season - 1).encode()
-        values["LAST_AIR"] = values[f"SEASON_{f.seasons}"]
+        plan = f.plan
+        for number, (first, _) in zip(plan.numbers, schedule(plan, day), strict=True):
+            values[f"SEASON_{number}"] = b'"%s"' % iso(first).encode()
+        values["LAST_AIR"] = b'"%s"' % iso(last_air_ordinal(plan, day)).encode()
     return TitleRendering(media, title, language, day, template, values, CreditsCut.draw(d))
 
 

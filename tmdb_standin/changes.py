@@ -1,4 +1,5 @@
-"""`GET /3/movie/changes` and `/3/tv/changes`: the ids TMDB lists as changed in a window of days.
+"""`GET /3/movie/changes`, `/3/tv/changes` and `/3/person/changes`: the ids TMDB lists as changed
+in a window of days (the people's days: people.py).
 
 Parameters (anything else is ignored):
     start_date, end_date   YYYY-MM-DD, both days included. Default: the last 24 hours, i.e. from
@@ -36,10 +37,10 @@ from datetime import date as Date
 from datetime import timedelta
 from typing import Final, NamedTuple
 
-from harvester.items import Media
-
+from . import people
 from .days import DaysConfig, TimelineKey, crowded_numbers, day_of, timeline, timeline_key, today
 from .discover import is_date
+from .people import Subject
 from .titles import imdb_id_from_number, title_facts, tmdb_id_for_number
 
 PAGE_SIZE: Final = 100
@@ -78,20 +79,23 @@ def window(config: DaysConfig, start: str | None, end: str | None) -> tuple[Date
 class _ListKey(NamedTuple):
     """What a window's list depends on: the catalogue, the days it covers up to today, the crowded days."""
 
-    timeline: TimelineKey
+    timeline: TimelineKey | people.DaysKey
     first: int
     last: int
     crowded: tuple[tuple[int, int], ...]
 
 
-def _key(config: DaysConfig, media: Media, lo: Date, hi: Date) -> _ListKey:
+def _key(config: DaysConfig, media: Subject, lo: Date, hi: Date) -> _ListKey:
     first = max(1, day_of(config, lo))
     last = min(config.day, day_of(config, hi))
-    return _ListKey(timeline_key(media, config), first, last, tuple(sorted(config.crowded_changes.items())))
+    line = people.days_key(config) if media == "person" else timeline_key(media, config)
+    return _ListKey(line, first, last, tuple(sorted(config.crowded_changes.items())))
 
 
-def listed(config: DaysConfig, media: Media, lo: Date, hi: Date) -> list[tuple[int, bool]]:
-    """(TMDB id, adult) of every title listed in [lo, hi], latest day first, each once."""
+def listed(config: DaysConfig, media: Subject, lo: Date, hi: Date) -> list[tuple[int, bool]]:
+    """(TMDB id, adult) of every title (person) listed in [lo, hi], latest day first, each once."""
+    if media == "person":
+        return people.listed(config, lo, hi)  # /person/changes: the people's days (people.py)
     key = _key(config, media, lo, hi)
     first, last = key.first, key.last
     cached = _lists.get(key)
@@ -120,7 +124,7 @@ def past_last_page(text: str | None) -> bool:
     return text is not None and text.isascii() and text.isdigit() and int(text) > MAX_PAGE
 
 
-def quirked(config: DaysConfig, media: Media, lo: Date, hi: Date, rate: float) -> list[Entry]:
+def quirked(config: DaysConfig, media: Subject, lo: Date, hi: Date, rate: float) -> list[Entry]:
     """The results of a window in page order with the quirk on: the listed ids and what the quirk
     plants among them at `rate` (see the module docstring)."""
     everything = listed(config, media, lo, hi)
@@ -169,7 +173,7 @@ class Page(NamedTuple):
 
 
 def page_body(
-    config: DaysConfig, media: Media, lo: Date, hi: Date, page: int, rate: float | None = None
+    config: DaysConfig, media: Subject, lo: Date, hi: Date, page: int, rate: float | None = None
 ) -> Page:
     """One page of /{media}/changes for a valid window and page; `rate`: the "changes" quirk's."""
     at = slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -90,7 +91,7 @@ def credit_pools() -> CreditPools:
     def credit_id() -> str:
         return f"{rng.getrandbits(96):024x}"
 
-    def cast(with_cast_id: bool) -> CreditBlock:
+    def cast(with_cast_id: bool) -> list[dict[str, Any]]:
         out = []
         for order in range(_BLOCK_ENTRIES):
             e = dict(rng.choice(people))
@@ -100,21 +101,20 @@ def credit_pools() -> CreditPools:
             e["credit_id"] = credit_id()
             e["order"] = order
             out.append(e)
-        return _credit_block(out)
+        return out
 
-    def crew() -> CreditBlock:
+    def crew() -> list[dict[str, Any]]:
         out = []
         for _ in range(_BLOCK_ENTRIES):
             e = dict(rng.choice(people))
             department, job = rng.choice(CREW_JOBS)
-            e["known_for_department"] = department
             e["credit_id"] = credit_id()
             e["department"] = department
             e["job"] = job
             out.append(e)
-        return _credit_block(out)
+        return out
 
-    def agg_cast() -> CreditBlock:
+    def agg_cast() -> list[dict[str, Any]]:
         out = []
         for order in range(_BLOCK_ENTRIES):
             e = dict(rng.choice(people))
@@ -130,28 +130,45 @@ def credit_pools() -> CreditPools:
             e["total_episode_count"] = sum(r["episode_count"] for r in roles)
             e["order"] = order
             out.append(e)
-        return _credit_block(out)
+        return out
 
-    def agg_crew() -> CreditBlock:
+    def agg_crew() -> list[dict[str, Any]]:
         out = []
         for _ in range(_BLOCK_ENTRIES):
             e = dict(rng.choice(people))
             department, job = rng.choice(CREW_JOBS)
             jobs = [{"credit_id": credit_id(), "job": job, "episode_count": rng.randrange(1, 40)}]
-            e["known_for_department"] = department
             e["jobs"] = jobs
             e["department"] = department
             e["total_episode_count"] = jobs[0]["episode_count"]
             out.append(e)
-        return _credit_block(out)
+        return out
 
-    return CreditPools(
-        movie_cast=tuple(cast(True) for _ in range(_VARIANTS)),
-        tv_cast=tuple(cast(False) for _ in range(_VARIANTS)),
-        crew=tuple(crew() for _ in range(_VARIANTS)),
-        agg_cast=tuple(agg_cast() for _ in range(_VARIANTS // 4)),
-        agg_crew=tuple(agg_crew() for _ in range(_VARIANTS // 4)),
+    # Drawn in this order (the draws are the catalogue), serialized once every person's
+    # known_for_department is known: it is the person's, the same in all of their entries.
+    lists = (
+        [cast(True) for _ in range(_VARIANTS)],
+        [cast(False) for _ in range(_VARIANTS)],
+        [crew() for _ in range(_VARIANTS)],
+        [agg_cast() for _ in range(_VARIANTS // 4)],
+        [agg_crew() for _ in range(_VARIANTS // 4)],
     )
+    known = _known_for(e for pool in lists for block in pool for e in block)
+    for pool in lists:
+        for block in pool:
+            for e in block:
+                e["known_for_department"] = known[e["id"]]
+    movie_cast, tv_cast, crew_, agg_cast_, agg_crew_ = (tuple(_credit_block(b) for b in p) for p in lists)
+    return CreditPools(movie_cast, tv_cast, crew_, agg_cast_, agg_crew_)
+
+
+def _known_for(entries: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """Each person's known_for_department as TMDB derives it: the department of most of their
+    credits (a cast credit is "Acting"); a tie goes to the department credited first."""
+    counts: dict[int, Counter[str]] = {}
+    for e in entries:
+        counts.setdefault(e["id"], Counter())[e.get("department", "Acting")] += 1
+    return {pid: c.most_common(1)[0][0] for pid, c in counts.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """TMDB's daily id exports: `GET /p/exports/{kind}_ids_MM_DD_YYYY.json.gz`, no authentication.
 
-Kinds `movie`, `tv_series`, `adult_movie`, `adult_tv_series` (TMDB's other kinds, person, collection
-and so on, are not modelled: 404). A file is gzip of JSON lines, one a title alive that day:
+Kinds `movie`, `tv_series`, `adult_movie`, `adult_tv_series`, `person`, `adult_person` (TMDB's other
+kinds, collection and so on, are not modelled: 404). A file is gzip of JSON lines, one a title alive
+that day (or a person: people.py says who, in ascending ids; the rest below is about titles):
 
     {"adult":false,"id":3924,"original_title":"Blondie","popularity":2.41,"video":false}
     {"id":1399,"original_name":"Game of Thrones","popularity":369.594}
+    {"adult":false,"id":16767,"name":"Aki Kaurismäki","popularity":2.57}
 
 Adult titles are only in the adult files. The titles of day d are the day-0 export population
 (the first `export_movies` / `export_tv` titles of the media, by default as many as discover has: the
@@ -57,6 +59,7 @@ import orjson
 
 from harvester.items import Media
 
+from . import people
 from .bodies import original_title
 from .days import DaysConfig, day_of, export_count, timeline, timeline_key, today
 from .titles import imdb_id_from_number, revised_facts, title_facts, tmdb_id_for_number, video_of
@@ -65,11 +68,13 @@ PREFIX: Final = "/p/exports/"
 READY_HOUR: Final = 8  # all of a day's files are there by 08:00 UTC (generated from about 07:00)
 KEPT_DAYS: Final = 90  # TMDB deletes exports after about 3 months
 BATCH: Final = 1_000  # lines made and compressed at a time: the loop is never held for long
-KINDS: Final[dict[str, tuple[Media, bool]]] = {
+KINDS: Final[dict[str, tuple[people.Subject, bool]]] = {
     "movie": ("movie", False),
     "tv_series": ("tv", False),
     "adult_movie": ("movie", True),
     "adult_tv_series": ("tv", True),
+    "person": ("person", False),
+    "adult_person": ("person", True),
 }
 _NAME = re.compile(r"(?P<kind>[a-z_]+)_ids_(?P<mm>\d\d)_(?P<dd>\d\d)_(?P<yyyy>\d{4})\.json\.gz")
 QUIRK: Final = "export"
@@ -108,17 +113,20 @@ class ExportConfig(DaysConfig, Protocol):
     @property
     def quirk_rate(self) -> float: ...
 
+    @property
+    def person_missing_share(self) -> float: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ExportFile:
-    media: Media
+    media: people.Subject
     adult: bool
     date: Date
 
 
-def file_name(media: Media, when: Date, adult: bool = False) -> str:
+def file_name(media: people.Subject, when: Date, adult: bool = False) -> str:
     """TMDB's name of an export file, e.g. movie_ids_05_15_2024.json.gz."""
-    kind = {"movie": "movie", "tv": "tv_series"}[media]
+    kind = {"movie": "movie", "tv": "tv_series", "person": "person"}[media]
     return f"{'adult_' if adult else ''}{kind}_ids_{when:%m_%d_%Y}.json.gz"
 
 
@@ -156,10 +164,15 @@ def published(config: ExportConfig, when: Date) -> bool:
 def etag(config: ExportConfig, file: ExportFile) -> str:
     """A strong ETag for the file's content: it depends on the date, not on the server's day."""
     moved = day_of(config, file.date) > 0  # day 0 does not depend on the days' draws
+    media = file.media
     key: tuple[object, ...] = (
-        repr(timeline_key(file.media, config)) if moved else repr(sorted(config.kind_overrides.items())),
-        export_count(file.media, config),
-        config.video_share,
+        people.export_key(config, day_of(config, file.date))
+        if media == "person"
+        else (
+            repr(timeline_key(media, config)) if moved else repr(sorted(config.kind_overrides.items())),
+            export_count(media, config),
+            config.video_share,
+        ),
         file.adult,
         file.date.isoformat(),
         config.base_date.isoformat(),
@@ -192,10 +205,20 @@ def file_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
     """The file's lines (each ending in a newline), in order; with quirk "export", blank lines and
     titles in other scripts among them (the module docstring)."""
     media, adult, day = file.media, file.adult, day_of(config, file.date)
-    line = timeline(media, config) if day > 0 else None
     dumps = orjson.dumps
     rate = config.quirk_rate if QUIRK in config.quirks else 0.0
     draws = random.Random(f"export-lines-{config.seed}-{file_name(media, file.date, adult)}")
+    if media == "person":
+        for pid, person, score in people.export_records(config, adult, day):
+            name = dumps(person)
+            if rate and draws.random() < rate:
+                blank, name = _touched(draws, name)
+                if blank:
+                    yield b"\n"
+            flag = b"true" if adult else b"false"
+            yield b'{"adult":%s,"id":%d,"name":%s,"popularity":%s}\n' % (flag, pid, name, dumps(score))
+        return
+    line = timeline(media, config) if day > 0 else None
     for n in export_numbers(config, media, day):
         imdb_id = imdb_id_from_number(n)
         facts = title_facts(media, imdb_id)
@@ -207,13 +230,9 @@ def file_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
         tmdb_id = tmdb_id_for_number(media, n)
         name = dumps(original_title(media, imdb_id))
         if rate and draws.random() < rate:
-            touch = draws.randrange(4)
-            if touch == 0:
-                yield b"\n"  # a blank line before this one
-            elif touch == 3:  # JSON's \u escapes (json.dumps writes ASCII; emoji as surrogate pairs)
-                name = json.dumps(draws.choice(_NATIVE + _EMOJI)).encode()
-            else:  # UTF-8 as it is, as TMDB writes it
-                name = dumps(draws.choice(_EMOJI if touch == 2 else _NATIVE))
+            blank, name = _touched(draws, name)
+            if blank:
+                yield b"\n"
         if media == "movie":
             video = b"true" if video_of(media, imdb_id, config.video_share) else b"false"
             flag = b"true" if adult else b"false"
@@ -224,12 +243,22 @@ def file_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
             yield b'{"id":%d,"original_name":%s,"popularity":%s}\n' % (tmdb_id, name, popularity)
 
 
+def _touched(draws: random.Random, name: bytes) -> tuple[bool, bytes]:
+    """What quirk "export" does to a line it touches: (a blank line before it?, the name to show)."""
+    touch = draws.randrange(4)
+    if touch == 0:
+        return True, name  # a blank line before this one
+    if touch == 3:  # JSON's \u escapes (json.dumps writes ASCII; emoji as surrogate pairs)
+        return False, json.dumps(draws.choice(_NATIVE + _EMOJI)).encode()
+    return False, orjson.dumps(draws.choice(_EMOJI if touch == 2 else _NATIVE))  # UTF-8 as it is
+
+
 def export_lines(config: ExportConfig, file: ExportFile) -> Iterator[bytes]:
     """The file's records (its lines but the blank ones), in order."""
     return (raw for raw in file_lines(config, file) if raw != b"\n")
 
 
-def export_ids(config: ExportConfig, media: Media, day: int, adult: bool = False) -> list[int]:
+def export_ids(config: ExportConfig, media: people.Subject, day: int, adult: bool = False) -> list[int]:
     """The TMDB ids of the export file of `day` (0 = base_date), in file order: for tests."""
     when = config.base_date + timedelta(days=day)
     return [orjson.loads(raw)["id"] for raw in export_lines(config, ExportFile(media, adult, when))]

@@ -18,6 +18,19 @@ counts far above the limit ("Your request count (1559) is over the allowed limit
 suggests rejected requests are counted. So a client that keeps hammering stays locked out until it
 slows down; with `count_rejected=False` only admitted requests fill the window.
 
+Seasons (seasons.py): each `season/N` of a /tv/{id} append_to_response adds a "season/N" key with
+the season and its episodes when the series has season N, and is silently left out when it has not
+(as TMDB); `GET /3/tv/{id}/season/{n}` answers the same body, or 404 (status 34). Either way one
+request, however many seasons it carries; `stats.seasons_served` counts the season bodies sent.
+
+People (people.py): `GET /3/person/{id}` (append_to_response as for titles, at most 20),
+`/3/person/{id}/{name}` and `/3/person/changes` (the titles' change-list rules) answer the people
+the credits name; `person_missing_share` of them, and every other id, answer 404 (status 34).
+
+Reference lists (reference.py): `GET /3/configuration/countries`, `/3/configuration/languages` and
+`/3/certification/{movie,tv}/list` answer fixed bodies of real codes and names (the genre lists are
+bodies.py's); any other path under /3/configuration or /3/certification is 404 (status 34).
+
 /find with a missing or unknown external_source answers HTTP 422, status_code 5: TMDB's documented
 pairing for code 5 ("Invalid parameters"); the exact real answer is unverified.
 
@@ -63,7 +76,7 @@ from aiohttp import web
 from harvester.config import MAX_APPENDS
 from harvester.items import Media
 
-from . import bodies, cdn, changes, days, discover, exports, titles
+from . import bodies, cdn, changes, days, discover, exports, people, reference, seasons, titles
 from .bodies import DEFAULT_LANGUAGE, TitleState
 from .errors import ERRORS, error_body, rate_limit_body
 from .titles import FindCase, Kind
@@ -77,7 +90,17 @@ FAULTS: Final = (
     | frozenset(cdn.EDGE_FORMS)  # what the edge sends instead: HTML 5xx, an HTML 200, a 200 error body
     | frozenset(exports.CUTS)  # an export download cut short where HTTP does not show it (exports.py)
 )
-ROUTES: Final = ("authentication", "find", "movie", "tv", "genre", "discover", "other")
+ROUTES: Final = (
+    "authentication",
+    "find",
+    "movie",
+    "tv",
+    "person",
+    "genre",
+    "discover",
+    *reference.ROUTES,
+    "other",
+)
 EXTERNAL_SOURCES: Final = frozenset(
     {
         "imdb_id",
@@ -174,6 +197,8 @@ class StandinConfig:
     # Pins chosen IMDb ids to a /find answer with more than one entry (titles.FindCase), quirk or not:
     # "ambiguous" (two records both claim the id) and "unclaimed" (neither does) exist only here.
     find_overrides: dict[str, FindCase] = field(default_factory=dict)
+    # People (people.py): the share of the people credits name that TMDB has merged or deleted (404).
+    person_missing_share: float = people.DEFAULT_MISSING_SHARE
 
     def __post_init__(self) -> None:
         lo, hi = self.latency
@@ -195,7 +220,7 @@ class StandinConfig:
         for imdb_id in self.kind_overrides:
             if titles.parse_imdb_id(imdb_id) is None:
                 raise ValueError(f"kind_overrides: {imdb_id!r} is not a canonical IMDb id")
-        for name in ("changed_share", "new_share", "gone_share", "video_share"):
+        for name in ("changed_share", "new_share", "gone_share", "video_share", "person_missing_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within [0, 1], not {getattr(self, name)}")
         if self.day < 0:
@@ -248,6 +273,7 @@ class StandinStats:
     exports: int = 0  # export files served (not API requests: neither counted nor rate-limited)
     export_credentials: int = 0  # export requests that carried a TMDB credential (none is needed)
     quirks: dict[str, int] = field(default_factory=dict)  # answers each quirk touched, by name
+    seasons_served: int = 0  # season bodies: appended season/N sections and /tv/{id}/season/{n}
 
     def reset(self) -> None:
         in_flight, open_connections = self.in_flight, self.open_connections
@@ -543,6 +569,9 @@ class StandinServer:
             return _Answer(200, _AUTH_OK)
         if parts in (["genre", "movie", "list"], ["genre", "tv", "list"]):
             return _Answer(200, bodies.genre_list_body("movie" if parts[1] == "movie" else "tv"))
+        if head in reference.ROUTES:  # countries, languages, certifications (reference.py)
+            known = reference.body(parts)
+            return _Answer(200, known) if known is not None else _error(34)
         if parts in (["discover", "movie"], ["discover", "tv"]):
             page = discover.parse_page(query.get("page"))
             if page is None:
@@ -551,6 +580,12 @@ class StandinServer:
             return _Answer(200, discover.page_body(media_d, self.config, query, page, language))
         if parts in (["movie", "changes"], ["tv", "changes"]):
             return self._changes("movie" if head == "movie" else "tv", query)
+        if parts == ["person", "changes"]:
+            return self._changes("person", query)
+        if head == "person" and len(parts) in (2, 3) and all(parts[1:]):
+            return self._person(parts[1], query, language, parts[2] if len(parts) == 3 else "")
+        if head == "tv" and len(parts) == 4 and parts[1] and parts[2] == "season" and parts[3]:
+            return self._details("tv", parts[1], query, language, f"{seasons.PREFIX}{parts[3]}")
         if head in ("movie", "tv") and len(parts) == 3 and parts[1] and parts[2]:
             return self._details("movie" if head == "movie" else "tv", parts[1], query, language, parts[2])
         if len(parts) != 2 or not parts[1]:
@@ -601,13 +636,42 @@ class StandinServer:
             holes = titles.misread(holes, title_id)  # the undocumented path misbehaving
         elif holes is not None:
             self.stats.quirks["holes"] = self.stats.quirks.get("holes", 0) + 1
+        if sub.startswith(seasons.PREFIX):  # /tv/{id}/season/{n}: 404 for a season the series lacks
+            number = seasons.season_items([sub])
+            body = seasons.season_body(imdb_id, number[0][1], state, tmdb_id) if number else None
+            if body is None:
+                return _error(34)
+            self.stats.seasons_served += 1
+            return _Answer(200, body)
         if sub:
             body = bodies.sub_resource_body(media, imdb_id, sub, language, state, holes, tmdb_id)
             return _error(34) if body is None else _Answer(200, body)
         append = list(dict.fromkeys(items))
         if append and self.quirk("append"):
             append = []  # TMDB has answered without the appended sections at all (tmdb-quirks.md)
-        return _Answer(200, bodies.details_body(media, imdb_id, append, language, state, holes, tmdb_id))
+        body = bodies.details_body(media, imdb_id, append, language, state, holes, tmdb_id)
+        asked = seasons.season_items(append) if media == "tv" else []
+        if asked:  # each season/N that exists, as TMDB: one that does not is silently left out
+            body, served = seasons.append_seasons(body, imdb_id, asked, state, tmdb_id)
+            self.stats.seasons_served += served
+        return _Answer(200, body)
+
+    def _person(self, person_id: str, query: Mapping[str, str], language: str, sub: str = "") -> _Answer:
+        """/person/{id} (with append_to_response), or one sub-resource: /person/{id}/combined_credits."""
+        items = [a.strip() for a in query.get("append_to_response", "").split(",") if a.strip()]
+        if len(items) > MAX_APPENDS:
+            return _error(27)
+        if not (person_id.isascii() and person_id.isdigit()):
+            return _error(34)
+        pid, cfg = int(person_id), self.config
+        if sub:
+            body = people.sub_resource_body(pid, sub, cfg)
+        else:
+            append = list(dict.fromkeys(items))
+            if append and self.quirk("append"):
+                append = []  # as for titles: the appended sections missing altogether
+            body = people.person_body(pid, cfg, append, language)
+        return _error(34) if body is None else _Answer(200, body)
 
     def _state(self, media: Media, imdb_id: str) -> TitleState | None:
         """How the title stands on the server's day; None when it is gone (days.py)."""
@@ -622,7 +686,7 @@ class StandinServer:
         date = discover.crowded_date(media, cfg, imdb_id)
         return TitleState(date, revision, titles.video_of(media, imdb_id, cfg.video_share))
 
-    def _changes(self, media: Media, query: Mapping[str, str]) -> _Answer:
+    def _changes(self, media: people.Subject, query: Mapping[str, str]) -> _Answer:
         # The quirk's draws are seeded by the query (changes.py), not by the order of requests: the
         # answers it touched are counted here as quirk() counts its own.
         quirky, hits = "changes" in self.config.quirks, self.stats.quirks
@@ -763,6 +827,7 @@ async def running_standin(
     `clock` is what the rate limiter and the window statistics read: tests pass a manual clock.
     """
     bodies.warm()  # build templates and credit pools before the first request, not during it
+    seasons.warm()
     standin = StandinServer(config, clock)
     # handler_cancellation: a client that gives up (e.g. on a "timeout" fault) frees its handler.
     low_level = _CountingServer(standin, handler_cancellation=True, access_log=None)
@@ -795,6 +860,7 @@ def serve(config: StandinConfig, host: str = "127.0.0.1", port: int = 8765, *, q
     # they would stall every request in flight, and a client pacing to the limit would see the stall's
     # backlog arrive as one burst (false 429s). Tests build theirs lazily, for their own sizes.
     discover.warm(config)
+    people.warm(config)  # the same for the people's index (tens of ms)
     asyncio.run(run())
 
 
@@ -856,6 +922,12 @@ def main_standin(argv: list[str]) -> int:
     ):
         add(f"--{name}", type=float, default=default, help=f"share of titles {what} a day ({default:g})")
     add("--video-share", type=float, default=0.0, help='share of movies with "video": true (default 0)')
+    add(
+        "--person-missing-share",
+        type=float,
+        default=people.DEFAULT_MISSING_SHARE,
+        help="share of the people credits name that answer 404, merged or deleted (default 0)",
+    )
     quirks_group = p.add_argument_group("quirks: TMDB as its users have seen it (see QUIRKS in server.py)")
     quirks_group.add_argument(
         "--quirks",
@@ -891,6 +963,7 @@ def main_standin(argv: list[str]) -> int:
             new_share=args.new_share,
             gone_share=args.gone_share,
             video_share=args.video_share,
+            person_missing_share=args.person_missing_share,
             quirks=args.quirks,
             quirk_rate=args.quirk_rate,
         )

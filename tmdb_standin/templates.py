@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 from harvester.items import Media
 
 from .draws import HashDraws, digest, hex_id, image_path
+from .seasonplan import NO_SEASONS, SeasonPlan, draw_plan, episode_id, season_id
 from .titles import MOVIE_GENRES, TV_GENRES
 from .vocabulary import (
     CERTIFICATIONS,
@@ -91,10 +92,12 @@ class TemplateFacts:
     collection: bool
     homepage: str
     status: str
-    seasons: int
+    seasons: int  # the plan's inputs (below): number_of_seasons is plan.regular, not this
     episodes: int
     network: tuple[int, str, str]
     number: int  # a per-template number for the small ids TMDB would assign (seasons, images...)
+    # TV: the seasons (seasonplan.py), drawn from `seasons` (1..8) and `episodes` unless long.
+    plan: SeasonPlan = NO_SEASONS
 
 
 def _draw_template_facts(media: Media, k: int) -> TemplateFacts:
@@ -111,7 +114,7 @@ def _draw_template_facts(media: Media, k: int) -> TemplateFacts:
     popular = d.unit()
     budget = 0 if d.below(5) < 3 else 10_000 * (1 + d.below(20_000))
     revenue = 0 if budget == 0 and d.below(2) else int(budget * (0.2 + 5 * d.unit())) + d.below(99_999)
-    return TemplateFacts(
+    facts = TemplateFacts(
         key=f"{media}{k}",
         overview=overview,
         tagline=d.pick(TAGLINES),
@@ -133,6 +136,9 @@ def _draw_template_facts(media: Media, k: int) -> TemplateFacts:
         network=d.pick(NETWORKS),
         number=1 + d.below(9_000_000),
     )
+    if media == "tv":  # the plan has a generator of its own: the draws above stay as they were
+        facts = replace(facts, plan=draw_plan(k, facts.seasons, facts.episodes))
+    return facts
 
 
 def _companies(f: TemplateFacts) -> list[dict[str, Any]]:
@@ -203,10 +209,29 @@ def _movie_details(f: TemplateFacts) -> dict[str, Any]:
     }
 
 
+def season_entry(f: TemplateFacts, index: int) -> dict[str, Any]:
+    """The `seasons` item of the details for the plan's index-th season; a season body (seasons.py)
+    carries the same values. The air date is the title's (slot SEASON_<number>, bodies.py)."""
+    number, count = f.plan.numbers[index], f.plan.episodes[index]
+    d = HashDraws.of(f"season:{f.key}:{number}")
+    overview = "" if d.below(5) < 2 else f"The story continues as they {d.pick(GOALS)}. {d.pick(TWISTS)}"
+    return {
+        "air_date": _slot(f"SEASON_{number}"),
+        "episode_count": count,
+        "id": season_id(f.number, number),
+        "name": f"Season {number}" if number else "Specials",
+        "overview": overview,
+        "poster_path": image_path(f"season:{f.key}:{number}") if d.below(10) else None,
+        "season_number": number,
+        "vote_average": 0.0 if number == 0 else min(10.0, round(f.vote_average * (0.85 + number / 200), 1)),
+    }
+
+
 def _tv_details(f: TemplateFacts) -> dict[str, Any]:
-    ended = f.seasons > 3 or f.date < "2015"
-    last_air = _slot("LAST_AIR")  # the first air date (a per-title slot) plus seasons - 1 years
-    per_season = max(1, f.episodes // f.seasons)
+    plan = f.plan
+    ended = plan.regular > 3 or f.date < "2015"
+    last_air = _slot("LAST_AIR")  # the last episode's air date, from the title's first (bodies.py)
+    last_season, last_episode = plan.numbers[-1], plan.episodes[-1]
     creator = f"{FIRST_NAMES[f.number % len(FIRST_NAMES)]} {LAST_NAMES[f.number % len(LAST_NAMES)]}"
     network_id, network_name, network_country = f.network
     return {
@@ -231,17 +256,17 @@ def _tv_details(f: TemplateFacts) -> dict[str, Any]:
         "languages": [f.origin[2]],
         "last_air_date": last_air,
         "last_episode_to_air": {
-            "id": 5_000_000 + f.number % 4_000_000,
-            "name": f"Episode {per_season}",
+            "id": episode_id(f.number, last_season, last_episode),
+            "name": f"Episode {last_episode}",
             "overview": "",
             "vote_average": round(f.vote_average * 0.9, 1),
             "vote_count": f.vote_count // 50,
             "air_date": last_air,
-            "episode_number": per_season,
-            "episode_type": "finale" if ended else "standard",
+            "episode_number": last_episode,
+            "episode_type": "finale",  # the last episode of its season, as in the season body
             "production_code": "",
             "runtime": f.runtime // 2 or 42,
-            "season_number": f.seasons,
+            "season_number": last_season,
             "show_id": _slot("ID"),
             "still_path": image_path(f"still:{f.key}"),
         },
@@ -255,8 +280,8 @@ def _tv_details(f: TemplateFacts) -> dict[str, Any]:
                 "origin_country": network_country,
             }
         ],
-        "number_of_episodes": per_season * f.seasons,
-        "number_of_seasons": f.seasons,
+        "number_of_episodes": plan.regular_episodes,
+        "number_of_seasons": plan.regular,
         "origin_country": [f.origin[0]],
         "original_language": f.origin[2],
         "original_name": _slot("ORIGINAL"),
@@ -265,19 +290,7 @@ def _tv_details(f: TemplateFacts) -> dict[str, Any]:
         "poster_path": _slot("POSTER"),
         "production_companies": _companies(f),
         "production_countries": _countries(f),
-        "seasons": [
-            {
-                "air_date": _slot(f"SEASON_{s}"),
-                "episode_count": per_season,
-                "id": 100_000 + (f.number * 16 + s) % 5_000_000,
-                "name": f"Season {s}",
-                "overview": "",
-                "poster_path": image_path(f"season:{f.key}:{s}"),
-                "season_number": s,
-                "vote_average": round(f.vote_average * (0.85 + s / 100), 1),
-            }
-            for s in range(1, f.seasons + 1)
-        ],
+        "seasons": [season_entry(f, i) for i in range(len(plan.numbers))],
         "spoken_languages": _spoken(f),
         "status": "Ended" if ended else "Returning Series",
         "tagline": _slot("TAGLINE"),

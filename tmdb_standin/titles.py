@@ -35,7 +35,7 @@ from functools import cache, lru_cache
 from itertools import islice
 from typing import Literal, NamedTuple, Protocol, get_args
 
-from harvester.items import Media
+from harvester.items import Media, TitleMedia
 
 from .draws import HASH_PERSON, HashDraws, digest
 
@@ -117,7 +117,7 @@ def kind_of(imdb_id: str, overrides: Mapping[str, Kind] | None = None) -> Kind:
     return _natural_kind(imdb_id)
 
 
-def media_of_kind(kind: Kind) -> Media | None:
+def media_of_kind(kind: Kind) -> TitleMedia | None:
     if kind == "tv":
         return "tv"
     return None if kind == "unknown" else "movie"

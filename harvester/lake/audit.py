@@ -27,16 +27,20 @@ from .audit_checks import (
     OutcomeScan,
     Report,
     RunTally,
+    Seasons,
+    SeasonScan,
     Titles,
     check_counts,
     note_sections,
     run_folder,
     scan_data,
     scan_outcomes,
+    scan_seasons,
+    season_objects,
     sharing,
     table_jobs,
 )
-from .layout import run_dir
+from .layout import run_dir, seasons_prefix
 from .lease import LeaseDoc, is_live, lease_key
 from .sink import Sink
 from .sink.base import HARVEST_DIR
@@ -103,6 +107,7 @@ async def _audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event)
 
     await read_in_order(jobs, read_data, merge_data, stop)
     await read_in_order(outcome_keys, read_outcomes, merge_outcomes, stop)
+    seasons = await _audit_seasons(sink, state, findings, stop)
     committed = [job.key for job in jobs if job.ours]
     check_counts(state, tally, [*committed, *outcome_keys], findings)
 
@@ -125,7 +130,25 @@ async def _audit(sink: Sink, harvest: str, state: RunState, stop: asyncio.Event)
         superseded=superseded,
         writer=writer,
         findings=listed,
+        seasons=seasons,
     )
+
+
+async def _audit_seasons(sink: Sink, state: RunState, findings: Findings, stop: asyncio.Event) -> int | None:
+    """The run's seasons table objects (a harvest with seasons): committed, valid, each season once."""
+    prefix = seasons_prefix(state)
+    if prefix is None:
+        return None
+    seasons = Seasons(findings)
+
+    async def read(key: str) -> SeasonScan:
+        body = await sink.get(key)
+        return SeasonScan([], "vanished since it was listed") if body is None else scan_seasons(key, body)
+
+    keys = season_objects(await sink.list_keys(prefix), state, findings)
+    await read_in_order(keys, read, seasons.add, stop)
+    seasons.check(state)
+    return seasons.records
 
 
 async def read_in_order(

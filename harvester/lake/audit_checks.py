@@ -37,6 +37,7 @@ import msgspec
 
 from ..config import Compression, OutputFormat, table_folder
 from ..errors import StateError
+from ..items import Media
 from .chunks import extension
 from .layout import (
     data_key,
@@ -45,6 +46,7 @@ from .layout import (
     ids_prefix,
     outcomes_key,
     outcomes_prefix,
+    seasons_key,
     seq_of,
     spool_key,
     spool_prefix,
@@ -94,11 +96,13 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     superseded: int  # objects of replaced runs in the table, not read: removed when the run completes
     writer: str | None  # a run holding the lease now: orphans and uploads may be its work in progress
     findings: list[Finding]
+    seasons: int | None = None  # season records in the run's committed seasons objects (with seasons)
 
 
 def table_root(template: str, name: str) -> str:
     """The folder readers take as one table for a partition template ('' is the sink's root)."""
-    return table_folder(template, "tv" if name == "series" else "movie")
+    media: dict[str, Media] = {"series": "tv", "people": "person"}
+    return table_folder(template, media.get(name, "movie"))
 
 
 def in_table(key: str, root: str) -> bool:
@@ -220,6 +224,77 @@ def scan_data(key: str, body: bytes, chunk_size: int | None, sections: Sequence[
             if len(lacking_ids) < EXAMPLES:
                 lacking_ids.append(record.id)
     return DataScan(ids, problem, lacking, tuple(lacking_ids), tuple(sections[i] for i in sorted(lacked)))
+
+
+class _Season(msgspec.Struct):
+    series_id: int
+    season_number: int
+
+
+_SEASONS = msgspec.json.Decoder(list[_Season])
+_SEASON_LINE = msgspec.json.Decoder(_Season)
+
+
+@dataclass(frozen=True)
+class SeasonScan:
+    pairs: list[tuple[int, int]]  # (series_id, season_number) of each record
+    problem: str | None = None
+
+
+def scan_seasons(key: str, body: bytes) -> SeasonScan:
+    """The (series, season) of each record of a seasons object, or why it is not a valid one."""
+    try:
+        text = gzip.decompress(body) if key.endswith(".gz") else body
+        lines = key.endswith((".jsonl", ".jsonl.gz"))
+        records = _SEASON_LINE.decode_lines(text) if lines else _SEASONS.decode(text)
+    except (OSError, EOFError, zlib.error) as exc:
+        return SeasonScan([], f"not a complete gzip stream ({exc})")
+    except msgspec.ValidationError as exc:
+        return SeasonScan([], f"a record is not a season with an integer series_id and season_number ({exc})")
+    except msgspec.DecodeError as exc:
+        return SeasonScan([], f"not valid JSON ({exc})")
+    return SeasonScan([(r.series_id, r.season_number) for r in records])
+
+
+class Seasons:
+    """The run's seasons, object by object: a series' seasons are committed together, so a series in
+    two objects, or a season twice in one, is a duplicate. One dict entry per series; no body kept."""
+
+    def __init__(self, findings: Findings) -> None:
+        self._object_of: dict[int, str] = {}
+        self._findings = findings
+        self.records = 0
+
+    def add(self, key: str, scan: SeasonScan) -> None:
+        if scan.problem is not None:
+            self._findings.add("invalid", f"{key}: {scan.problem}")
+        self.records += len(scan.pairs)
+        seen: set[tuple[int, int]] = set()
+        for pair in scan.pairs:
+            series, number = pair
+            where = self._object_of.setdefault(series, key)
+            if pair in seen or where != key:
+                self._findings.add("duplicates", f"season {number} of series {series} in {key}")
+            seen.add(pair)
+
+    def check(self, state: RunState) -> None:
+        if self.records != state.counts.seasons:
+            self._findings.add(
+                "counts",
+                f"the state counts {state.counts.seasons} season records, and {self.records} are there",
+            )
+
+
+def season_objects(keys: Sequence[str], state: RunState, findings: Findings) -> list[str]:
+    """The committed seasons objects among the keys under the run's seasons prefix; others are orphans."""
+    committed = []
+    ext = data_extension(state)
+    for key in keys:
+        if _is_commit_key(state, key, lambda seq, writer: seasons_key(state, seq, writer, ext)):
+            committed.append(key)
+        else:
+            findings.add("orphans", key)
+    return committed
 
 
 def scan_outcomes(body: bytes) -> OutcomeScan:

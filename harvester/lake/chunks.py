@@ -7,6 +7,8 @@ re-serialise on the hot path (the lookup already validated them as JSON).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
+from typing import Any
 
 from ..config import Compression, OutputFormat
 
@@ -61,10 +63,11 @@ class ChunkEncoder:
             self._parts.append(data)
             self.size += len(data)
 
-    def add(self, record: bytes) -> bool:
+    def add(self, record: bytes, force: bool = False) -> bool:
         """Add `record`, unless the finished object would then be over `max_bytes`: then nothing changes
         and the answer is False (finish this object; the record starts the next). An empty object
-        takes any record, so one bigger than the limit is an object of its own."""
+        takes any record, so one bigger than the limit is an object of its own; `force` takes it
+        whatever the limit (the rest of a group an empty object took, see `add_all`)."""
         if self._jsonl:
             if b"\n" in record:  # legal whitespace inside JSON, fatal to JSON Lines
                 record = record.replace(b"\r", b"").replace(b"\n", b"")
@@ -74,18 +77,43 @@ class ChunkEncoder:
         if not self._max_bytes:
             self._emit(piece)
         elif self._zip is None:
-            if not self._fits(len(piece)):
+            if not (force or self._fits(len(piece))):
                 return False
             self._keep(piece)
         else:
             trial = self._zip.copy()
             out = trial.compress(piece) + trial.flush(zlib.Z_SYNC_FLUSH)
-            if not self._fits(len(out)):
+            if not (force or self._fits(len(out))):
                 return False
             self._zip = trial
             self._keep(out)
         self.count += 1
         return True
+
+    def add_all(self, records: Sequence[bytes]) -> bool:
+        """Add every record or none (the seasons of one series stay in one object); an empty object
+        takes them all, whatever the limit."""
+        if not self._max_bytes or not records:
+            for record in records:
+                self.add(record)
+            return True
+        empty, mark = self.count == 0, self.mark()
+        for record in records:
+            if not self.add(record, force=empty):
+                self.restore(mark)
+                return False
+        return True
+
+    def mark(self) -> tuple[Any, ...]:
+        """Where the object stands now, for `restore` (a copy of the compressor when gzipping)."""
+        return (len(self._parts), self.size, self.count, self._zip.copy() if self._zip else None)
+
+    def restore(self, mark: tuple[Any, ...]) -> None:
+        """Back to `mark`: what was added since is gone."""
+        parts, self.size, self.count, zipper = mark
+        del self._parts[parts:]
+        if zipper is not None:
+            self._zip = zipper
 
     def _fits(self, added: int) -> bool:
         return self.count == 0 or self.size + added + self._end <= self._max_bytes

@@ -31,6 +31,7 @@ _SOCIAL = "wikidata_id:string,facebook_id:string,instagram_id:string,twitter_id:
 EXTERNAL_IDS: dict[Media, str] = {
     "movie": f"struct<imdb_id:string,{_SOCIAL}>",
     "tv": f"struct<imdb_id:string,tvdb_id:bigint,{_SOCIAL}>",
+    "person": f"struct<imdb_id:string,tvrage_id:bigint,{_SOCIAL},tiktok_id:string,youtube_id:string>",
 }
 _COUNTRIES = "array<struct<iso_3166_1:string,name:string>>"
 _COMPANIES = "array<struct<id:bigint,name:string,origin_country:string>>"
@@ -80,7 +81,34 @@ DETAILS: dict[Media, tuple[Column, ...]] = {
         ("production_companies", _COMPANIES),
         ("production_countries", _COUNTRIES),
     ),
+    "person": (
+        ("id", "bigint"),
+        ("name", "string"),
+        ("known_for_department", "string"),
+        ("popularity", "double"),
+        ("birthday", "string"),
+        ("deathday", "string"),
+        ("place_of_birth", "string"),
+        ("imdb_id", "string"),
+        ("gender", "int"),
+        ("adult", "boolean"),
+        ("also_known_as", "array<string>"),
+        ("biography", "string"),
+        ("homepage", "string"),
+        ("profile_path", "string"),
+    ),
 }
+# A person's `combined_credits` (movies and series, `media_type` says which; title/release_date of a
+# movie, name/first_air_date of a series); `movie_credits` and `tv_credits` are its halves.
+_WORK = (
+    "id:bigint,media_type:string,title:string,original_title:string,name:string,original_name:string,"
+    "release_date:string,first_air_date:string,genre_ids:array<int>,original_language:string,"
+    "popularity:double,vote_average:double,vote_count:int,adult:boolean,credit_id:string"
+)
+PERSON_CREDITS = (
+    f"struct<cast:array<struct<{_WORK},character:string,order:int,episode_count:int>>,"
+    f"crew:array<struct<{_WORK},department:string,job:string,episode_count:int>>>"
+)
 # What `details = false` stores: discover's own results (genre ids only, no money, no appends).
 SUMMARIES: dict[Media, tuple[Column, ...]] = {
     "movie": (
@@ -112,6 +140,23 @@ SUMMARIES: dict[Media, tuple[Column, ...]] = {
         ("overview", "string"),
     ),
 }
+_EPISODE = (
+    "air_date:string,episode_number:int,episode_type:string,id:bigint,name:string,overview:string,"
+    "production_code:string,runtime:int,season_number:int,show_id:bigint,still_path:string,"
+    f"vote_average:double,vote_count:int,crew:array<struct<{_PERSON},department:string,job:string>>,"
+    f"guest_stars:array<struct<{_PERSON},character:string,order:int>>"
+)
+# A seasons table's records (tmdb/seasons.py): the series' id and the season's number around the
+# season body as TMDB sends it.
+SEASONS: tuple[Column, ...] = (
+    ("series_id", "bigint"),
+    ("season_number", "int"),
+    (
+        "season",
+        "struct<_id:string,air_date:string,name:string,overview:string,id:bigint,poster_path:string,"
+        f"season_number:int,vote_average:double,episodes:array<struct<{_EPISODE}>>>",
+    ),
+)
 # The outcome lines under _harvest/<run>/outcomes-*.jsonl (lake/committer.py).
 OUTCOMES: tuple[Column, ...] = (
     ("imdb_id", "string"),
@@ -123,6 +168,9 @@ OUTCOMES: tuple[Column, ...] = (
 )
 
 
+_WORKS = ("combined_credits", "movie_credits", "tv_credits")
+
+
 def columns(settings: Settings) -> tuple[Column, ...]:
     """The columns of a harvest's table: its media's details (or discover's results with `details =
     false`) and the sections it appends that have one (`credits`, `external_ids`)."""
@@ -130,4 +178,6 @@ def columns(settings: Settings) -> tuple[Column, ...]:
     if settings.source.type == "discover" and not settings.source.details:
         return SUMMARIES[media]
     appended = {"credits": CREDITS, "external_ids": EXTERNAL_IDS[media]}
+    if media == "person":  # a person's credits are their works, not a cast and crew
+        appended = {"external_ids": EXTERNAL_IDS[media], **dict.fromkeys(_WORKS, PERSON_CREDITS)}
     return DETAILS[media] + tuple((name, appended[name]) for name in settings.tmdb.append if name in appended)

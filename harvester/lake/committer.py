@@ -1,7 +1,8 @@
 """The exactly-once commit, and the clean-up of whatever a commit that did not finish left behind.
 
-A commit is, in this order: the data object of chunk N, the outcomes object of commit N (misses and
-final failures), then the state with N done, saved on the condition that nobody saved it since we did.
+A commit is, in this order: the data object of chunk N, the seasons object of its series (a harvest
+with seasons), the outcomes object of commit N (misses and final failures), then the state with N
+done, saved on the condition that nobody saved it since we did.
 The data and outcomes keys carry this writer's token, so a writer that lost its lease never replaces
 another's object; if its conditional state save is refused, it removes what it just wrote and stops.
 
@@ -23,13 +24,14 @@ from ..items import Failed, Miss
 from .chunks import content_type, extension
 from .layout import (
     data_key,
-    data_prefix,
+    data_prefixes,
     ids_key,
     ids_prefix,
     is_committed,
     outcomes_key,
     outcomes_prefix,
     run_dir,
+    seasons_key,
 )
 from .lease import Lease
 from .selection import ids_record
@@ -49,6 +51,9 @@ class Chunk:
     positions: list[int]
     outcomes: list[Miss | Failed] = field(default_factory=list)
     harvested: list[int] = field(default_factory=list)  # TMDB ids of the records, for the selection
+    seasons: bytes | None = None  # the season records of the chunk's series, one object
+    season_records: int = 0
+    seasons_left_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,10 @@ class Committer:
                 key = data_key(state, seq, writer, self._ext)
                 written.append(key)
                 await self._sink.put(key, chunk.data, content_type(self._fmt))
+            if chunk.seasons is not None:
+                key = seasons_key(state, seq, writer, self._ext)
+                written.append(key)
+                await self._sink.put(key, chunk.seasons, content_type(self._fmt))
             if settled.final:
                 key = outcomes_key(state, seq, writer)
                 written.append(key)
@@ -168,17 +177,19 @@ def _count(counts: RunCounts, chunk: Chunk, settled: Settled, pending: int) -> N
     counts.removed += len(settled.removed)
     counts.failed += sum(isinstance(o, Failed) for o in settled.final)
     counts.pending = pending
+    counts.seasons += chunk.season_records
+    counts.seasons_left_out += chunk.seasons_left_out
 
 
 async def reconcile(sink: Sink, state: RunState) -> None:
     """Remove what the state does not account for: objects of commits that did not finish, or written by
     a writer that lost its lease, and unfinished uploads (data, and spool parts under the run's folder)."""
     aborted = 0
-    for prefix in (data_prefix(state), run_dir(state)):
+    for prefix in (*data_prefixes(state), run_dir(state)):
         aborted += await sink.abort_uploads(prefix)
     stale = [
         key
-        for prefix in (data_prefix(state), outcomes_prefix(state), ids_prefix(state))
+        for prefix in (*data_prefixes(state), outcomes_prefix(state), ids_prefix(state))
         for key in await sink.list_keys(prefix)
         if not is_committed(state, key)
     ]
@@ -192,7 +203,7 @@ async def remove_runs(sink: Sink, runs: Sequence[RunRef]) -> int:
     unfinished uploads; return how many objects went."""
     removed = 0
     for run in runs:
-        for prefix in (data_prefix(run), run_dir(run)):
+        for prefix in (*data_prefixes(run), run_dir(run)):
             await sink.abort_uploads(prefix)
             keys = await sink.list_keys(prefix)
             await _remove(sink, keys, strict=True)

@@ -28,6 +28,7 @@ from .table import (
     SERDE,
     TableSpec,
     athena_problem,
+    seasons_spec,
     table_properties,
     table_spec,
 )
@@ -65,10 +66,11 @@ def glue_tables(deployment: Deployment, since: date | None = None) -> tuple[dict
             lines.append(f"{where}Athena cannot read this harvest: {problem}")
             continue
         root = url.rstrip("/")
-        for name, table in (
-            (spec.name, data_table(spec, root)),
-            (spec.outcomes_table, outcomes_table(spec, root)),
-        ):
+        tables = [(spec.name, data_table(spec, root)), (spec.outcomes_table, outcomes_table(spec, root))]
+        seasons = seasons_spec(settings, since)
+        if seasons is not None:
+            tables.append((seasons.name, data_table(seasons, root)))
+        for name, table in tables:
             logical = logical_id(name)
             if name in names or logical in resources:
                 raise ConfigError(
@@ -78,7 +80,10 @@ def glue_tables(deployment: Deployment, since: date | None = None) -> tuple[dict
             resources[logical] = table
     if not resources:
         raise ConfigError("; ".join(lines))
-    return resources, lines
+    from .reference_table import reference_glue  # it builds on this module: imported when used
+
+    reference, notes = reference_glue(deployment, since, set(resources))
+    return resources | reference, lines + notes
 
 
 def logical_id(table: str) -> str:

@@ -1,6 +1,7 @@
 """Where each object goes, relative to the sink's root. Deterministic, so a retried write replaces.
 
     <partition>/<name>-<tag>-<writer>-<seq>.json   data: at most chunk_size records
+    <seasons>/seasons-<tag>-<writer>-<seq>.json    the seasons of commit <seq>'s series (with seasons)
     _harvest/state-<source type>-<media>.json      the run's state (see state.py)
     _harvest/lease-<source type>-<media>.json      who writes the harvest now (see lease.py)
     _harvest/<tag>/outcomes-<writer>-<seq>.jsonl   misses, removed titles and final failures of commit <seq>
@@ -13,7 +14,9 @@
 `<partition>` is `sink.partition` rendered with the run's start date (default "{yyyy}/{mm}/{dd}", e.g.
 2026/11/23; "{media}/{yyyy}/{mm}/{dd}" keeps movies and series apart); `<name>` is "movies" or "series";
 `<tag>` is the run's creation time and a random id; `<writer>` is the token of the lease holder that wrote
-the object (so two writers never write one key); `<seq>` counts commits from 0. Paths starting with `_`
+the object (so two writers never write one key); `<seq>` counts commits from 0. `<seasons>` is
+the partition with its table folder's last folder named `<folder>-seasons` (config.seasons_partition).
+Paths starting with `_`
 are skipped by Spark, Glue and Athena, so only data objects are seen as the table.
 Runs of version 1 wrote keys without `<writer>-`: an empty writer token stands for them.
 """
@@ -34,6 +37,23 @@ def data_prefix(run: RunState | RunRef) -> str:
 
 def data_key(state: RunState, seq: int, writer: str, ext: str) -> str:
     return f"{data_prefix(state)}{_writer(writer)}{seq:06d}{ext}"
+
+
+def seasons_prefix(run: RunState | RunRef) -> str | None:
+    """Where the run's season records go (their own table folder), or None for a run without seasons."""
+    return f"{run.seasons}/seasons-{run.tag}-" if run.seasons else None
+
+
+def seasons_key(state: RunState, seq: int, writer: str, ext: str) -> str:
+    prefix = seasons_prefix(state)
+    assert prefix is not None, "a run with seasons"
+    return f"{prefix}{_writer(writer)}{seq:06d}{ext}"
+
+
+def data_prefixes(run: RunState | RunRef) -> list[str]:
+    """The prefixes of every object of the run's that readers take as a table."""
+    seasons = seasons_prefix(run)
+    return [data_prefix(run)] + ([seasons] if seasons else [])
 
 
 def run_dir(run: RunState | RunRef) -> str:

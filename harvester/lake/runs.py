@@ -34,10 +34,12 @@ class Opener:
         partition: str,
         name: str,
         *,
+        seasons: str = "",
         defer_new: bool = False,
     ) -> None:
         self._store, self._sink, self._lease = store, sink, lease
         self._identity, self._partition, self._name = identity, partition, name
+        self._seasons = seasons  # the seasons' partition template, "" without seasons
         # A new run's first save waits for `started()`: the runner calls it once TMDB has accepted the
         # credential, so a refused one leaves nothing behind. Resumed runs are saved at once (the save
         # fences out the writer before us, and must precede the clean-up of what it left).
@@ -107,7 +109,7 @@ class Opener:
             )
 
     def _new(self) -> RunState:
-        return RunState.new(self._identity, partition=self._partition, name=self._name)
+        return RunState.new(self._identity, partition=self._partition, name=self._name, seasons=self._seasons)
 
     async def _start(self, state: RunState, what: str) -> RunState:
         state.start_writer(self._lease.token)

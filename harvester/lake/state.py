@@ -86,11 +86,13 @@ class SourceIdentity(msgspec.Struct, frozen=True, kw_only=True):
     year_to: int
 
 
-class TmdbIdentity(msgspec.Struct, frozen=True, kw_only=True):
+class TmdbIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     base_url: str
     language: str
     append: list[str]
     lookup: str
+    # Omitted when false, so the run id of every harvest without seasons stays what it was.
+    seasons: bool = False
 
 
 class SinkIdentity(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,6 +141,7 @@ class RunRef(msgspec.Struct, frozen=True):
     tag: str
     partition: str
     name: str
+    seasons: str = ""  # where its season objects went (tmdb/seasons.py); "" without seasons
 
 
 class Spool(msgspec.Struct, frozen=True):
@@ -156,6 +159,18 @@ class Spool(msgspec.Struct, frozen=True):
     reported_total: int
 
 
+class PeopleSpool(msgspec.Struct, frozen=True):
+    """A people harvest's person ids, read once per run from its `from` harvest into a bitmap object
+    (source/people.py), so that positions stay put whatever that harvest does meanwhile."""
+
+    writer: str  # the lease token in the bitmap object's key
+    people: int  # person ids selected: the run's positions 0 .. people - 1, ascending by id
+    source_run: str  # the tag of the from-harvest's complete run they were read from
+    titles: int  # held titles whose records were read
+    credits: int  # credit entries read
+    filtered_out: int  # credit entries the filters dropped
+
+
 class RunCounts(msgspec.Struct):
     """The whole run's tallies, over all its invocations."""
 
@@ -165,6 +180,8 @@ class RunCounts(msgspec.Struct):
     removed: int = 0  # refresh: titles TMDB or the selection no longer has (recorded, not deleted)
     failed: int = 0  # final failures
     pending: int = 0  # titles whose retries ran out, tried again by the next run
+    seasons: int = 0  # season records (tmdb/seasons.py)
+    seasons_left_out: int = 0  # seasons the series listed and TMDB did not send
 
 
 class RefreshPlan(msgspec.Struct, frozen=True):
@@ -189,6 +206,7 @@ class SourceProgress(msgspec.Struct):
     selected: int | None = None  # how many titles the input selects, once counted (progress total)
     spool: Spool | None = None  # discover: the enumerated listing, once complete
     plan: RefreshPlan | None = None  # refresh: the work list, once complete
+    people: PeopleSpool | None = None  # people: the person ids, once read
 
 
 class _Done(msgspec.Struct):
@@ -219,6 +237,7 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tag: str  # names this run's objects: creation time + a random id, unique per run
     partition: str  # e.g. "2026/11/23": where every data object of this run goes (its start date)
     name: str  # first word of data object names: "movies" or "series"
+    seasons: str = ""  # e.g. "series-seasons/2026/11/23": where its season objects go; "" without seasons
     next_seq: int = 0
     done: DoneSet = msgspec.field(default_factory=DoneSet)
     counts: RunCounts = msgspec.field(default_factory=RunCounts)
@@ -241,6 +260,7 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         *,
         partition: str = "{yyyy}/{mm}/{dd}",
         name: str = "movies",
+        seasons: str = "",
         now: datetime | None = None,
     ) -> RunState:
         now = now or datetime.now(UTC)
@@ -253,6 +273,7 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             tag=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
             partition=render_partition(partition, now, name),
             name=name,
+            seasons=render_partition(seasons, now, name) if seasons else "",
         )
 
     @property
@@ -305,7 +326,7 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return run_id_for(self.identity) != self.run_id
 
     def ref(self) -> RunRef:
-        return RunRef(self.tag, self.partition, self.name)
+        return RunRef(self.tag, self.partition, self.name, self.seasons)
 
 
 class _Head(msgspec.Struct):

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
-from ..config import Deployment, Settings, is_s3_url, media_of, table_folder
+from ..config import Deployment, Settings, is_s3_url, media_of, seasons_partition, table_folder
 from ..errors import ConfigError
-from ..items import Media
+from ..items import OBJECT_NAMES, Media
 from .chunks import extension
-from .columns import OUTCOMES, Column, columns
+from .columns import OUTCOMES, SEASONS, Column, columns
 from .sink.base import HARVEST_DIR
 
 SERDE = "org.openx.data.jsonserde.JsonSerDe"
@@ -44,7 +44,7 @@ OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 PARTITION_KEY = "dt"
 # No harvest can have started before the harvester's first version: the projection's default first day.
 FIRST_DAY = date(2026, 11, 23)
-_OBJECT_NAME: dict[Media, str] = {"movie": "movies", "tv": "series"}
+_OBJECT_NAME: dict[Media, str] = OBJECT_NAMES
 _DATE_PLACEHOLDER = re.compile(r"\{(yyyy|mm|dd)\}")
 _JAVA = {"yyyy": "yyyy", "mm": "MM", "dd": "dd"}  # java.time DateTimeFormatter letters
 Unit = Literal["DAYS", "MONTHS", "YEARS"]
@@ -75,10 +75,11 @@ class TableSpec:
     extension: str  # ".jsonl", ".jsonl.gz", ...
     columns: tuple[Column, ...]
     projection: Projection | None  # None: the template has no date placeholder
+    series_table: str = ""  # a seasons table: the series table whose outcomes it shares
 
     @property
     def outcomes_table(self) -> str:
-        return f"{self.name}_outcomes"
+        return f"{self.series_table or self.name}_outcomes"
 
     @property
     def latest_view(self) -> str:
@@ -100,6 +101,24 @@ def table_spec(settings: Settings, since: date | None = None) -> TableSpec:
         extension=extension(settings.sink.format, settings.sink.compression),
         columns=columns(settings),
         projection=projection(settings.sink.partition, words, since or FIRST_DAY),
+    )
+
+
+def seasons_spec(settings: Settings, since: date | None = None) -> TableSpec | None:
+    """The seasons table of a series harvest with seasons (tmdb/seasons.py), or None."""
+    if not settings.source.seasons:
+        return None
+    series = table_spec(settings, since)
+    partition = seasons_partition(settings.sink.partition)
+    root = settings.sink.url.rstrip("/")
+    return replace(
+        series,
+        name=f"{series.name}_seasons",
+        location=f"{root}/{table_folder(partition, 'tv')}",
+        object_name="seasons",
+        columns=SEASONS,
+        projection=projection(partition, series.object_name, since or FIRST_DAY),
+        series_table=series.name,
     )
 
 
@@ -216,10 +235,13 @@ def view_select(spec: TableSpec) -> str:
     record_run = f"'/{spec.object_name}-({_TAG})-[^/]*$'"
     outcome_run = f"'/{HARVEST_DIR}/([^/]+)/outcomes-[^/]*$'"
     shown = [name for name, _ in spec.columns] + ([PARTITION_KEY] if spec.projection else [])
+    # A series' seasons are committed together, in one object: the newest object holding a series has
+    # its seasons as they are now (one TMDB dropped since is not among them), every row of it rank 1.
+    key, rank = ("series_id", "dense_rank") if spec.series_table else ("id", "row_number")
     return (
         "WITH records AS (\n"
         f'  SELECT t.*, regexp_extract(t."$path", {record_run}, 1) AS run,\n'
-        '    row_number() OVER (PARTITION BY t.id ORDER BY t."$path" DESC) AS version\n'
+        f'    {rank}() OVER (PARTITION BY t.{key} ORDER BY t."$path" DESC) AS version\n'
         f"  FROM {spec.name} t\n"
         "),\n"
         "removed AS (\n"
@@ -231,7 +253,7 @@ def view_select(spec: TableSpec) -> str:
         ")\n"
         f"SELECT {_wrapped(', '.join(f'r.{name}' for name in shown))}\n"
         "FROM records r\n"
-        "LEFT JOIN removed x ON x.tmdb_id = r.id\n"
+        f"LEFT JOIN removed x ON x.tmdb_id = r.{key}\n"
         "WHERE r.version = 1 AND (x.run IS NULL OR x.run < r.run)"
     )
 
@@ -244,6 +266,14 @@ def ddl(spec: TableSpec) -> str:
     """The three statements, each with a line saying what it is (Athena runs one statement at a time)."""
     days = {"DAYS": "a day", "MONTHS": "a month", "YEARS": "a year"}
     each = f", partition projection {days[spec.projection.unit]} each" if spec.projection else ""
+    if spec.series_table:  # a seasons table: the series' outcomes table serves it too
+        return "\n\n".join(
+            (
+                f"-- the seasons (seasons-*{spec.extension}){each}\n{create_table(spec)}",
+                "-- each series' seasons as last harvested, without the series a later refresh removed\n"
+                + create_view(spec),
+            )
+        )
     return "\n\n".join(
         (
             f"-- the data objects ({spec.object_name}-*{spec.extension}){each}\n{create_table(spec)}",
@@ -265,6 +295,9 @@ def deployment_ddl(deployment: Deployment, since: date | None = None) -> tuple[s
         problem = athena_problem(settings)
         try:
             text = ddl(table_spec(settings, since)) if problem is None else None
+            seasons = seasons_spec(settings, since) if problem is None else None
+            if text is not None and seasons is not None:
+                text = f"{text}\n\n{ddl(seasons)}"
         except ConfigError as exc:
             text, problem = None, str(exc)
         if text is None:
@@ -276,7 +309,10 @@ def deployment_ddl(deployment: Deployment, since: date | None = None) -> tuple[s
         parts.append(f"-- == harvest {settings.name}\n\n{text}" if deployment.listed else text)
     if not parts:
         raise ConfigError("; ".join(lines))
-    return "\n\n".join(parts), lines
+    from .reference_table import reference_ddl  # it builds on this module: imported when used
+
+    reference, notes = reference_ddl(deployment, since)
+    return "\n\n".join([*parts, *([reference] if reference else [])]), lines + notes
 
 
 def data_glob(spec: TableSpec) -> str:

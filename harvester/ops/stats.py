@@ -24,6 +24,8 @@ class Stats:
     objects: int = 0
     bytes_written: int = 0
     final_failures: list[str] = field(default_factory=list)  # labels of titles that failed for good
+    seasons: int = 0  # season records (a harvest with seasons)
+    seasons_left_out: int = 0
 
     @property
     def looked_up(self) -> int:
@@ -68,6 +70,14 @@ def refresh_summary(plan: RefreshPlan | None) -> RefreshSummary | None:
     )
 
 
+class SeasonsSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A series harvest's seasons (tmdb/seasons.py): records written, seasons listed and not sent."""
+
+    records: int
+    left_out: int
+    output: str  # the seasons' folder
+
+
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
     """One invocation's report: printed by the CLI, returned to Lambda, stored as `summary.json`."""
 
@@ -92,6 +102,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     output: str
     run_totals: RunCounts  # the whole run's counts, all invocations
     refresh: RefreshSummary | None = None  # a refresh run's plan
+    seasons: SeasonsSummary | None = None  # a harvest with seasons
 
 
 def format_summary(summary: Summary) -> str:
@@ -115,6 +126,11 @@ def format_summary(summary: Summary) -> str:
         f"achieved rate    {summary.achieved_rps:.1f} requests/s (limit {summary.rate_limit:g})",
         f"output           {summary.output}",
     ]
+    if summary.seasons is not None:
+        lines.append(
+            f"seasons          {summary.seasons.records}  (listed but not sent by TMDB: "
+            f"{summary.seasons.left_out}) in {summary.seasons.output}"
+        )
     if summary.final_failures:
         names = ", ".join(summary.final_failures[:10])
         more = len(summary.final_failures) - 10

@@ -11,6 +11,7 @@ from .csv_source import CsvSource
 from .discover import DiscoverSource
 from .export import ExportSource
 from .ids_source import IdsSource
+from .people import PeopleSource
 from .reader import BLOCK_SIZE, LocalReader, Reader, S3Reader, open_reader
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Layout",
     "LineSplitter",
     "LocalReader",
+    "PeopleSource",
     "Prepare",
     "Reader",
     "RowSelector",
@@ -46,4 +48,6 @@ def open_source(settings: Settings, sink: Sink) -> Source:
         return IdsSource(src, settings.sink)
     if src.type == "export":
         return ExportSource(src, sink)
+    if src.type == "people":
+        return PeopleSource(src, sink)
     return CsvSource(src, settings.sink)

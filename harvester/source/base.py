@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +23,9 @@ class Prepare:
     store: StateStore
     lease: Lease
     stop: asyncio.Event
+    # Returns once the harvest of that name has ended, if this process runs it too (fleet.py), else at
+    # once: a people harvest reads what its `from` harvest holds only after that.
+    ended: Callable[[str], Awaitable[None]] | None = None
 
 
 class Source(Protocol):

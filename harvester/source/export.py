@@ -1,10 +1,12 @@
 """TMDB's daily id exports as a source: every title of a day's file, kept by popularity.
 
 TMDB publishes every day, without authentication, a gzip of JSON lines per kind
-(`{export_url}/{kind}_ids_MM_DD_YYYY.json.gz`, kinds `movie` and `tv_series`; adult titles only in
-`adult_movie_ids_...` and `adult_tv_series_ids_...`), generated from about 07:00 UTC, complete by
+(`{export_url}/{kind}_ids_MM_DD_YYYY.json.gz`, kinds `movie`, `tv_series` and `person` (media
+"person": the whole catalogue of people, `/person/{id}` each); adult ones only in `adult_movie_ids_...`,
+`adult_tv_series_ids_...` and `adult_person_ids_...`), generated from about 07:00 UTC, complete by
 08:00 UTC and kept about three months. A movie line is
-`{"adult":false,"id":3924,"original_title":"Blondie","popularity":2.41,"video":false}`.
+`{"adult":false,"id":3924,"original_title":"Blondie","popularity":2.41,"video":false}`, a person's
+`{"adult":false,"id":81,"name":"...","popularity":35.5}`.
 
 Selection: every line of the file (and of the adult file with `include_adult`), in file order,
 without `"video": true` movies unless `include_video`, with popularity >= `min_popularity`, each id
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 READY_HOUR = 8  # UTC: TMDB's files of the day are all there by then
 MAX_FALLBACK_DAYS = 3  # earlier days tried when the latest file is missing
 PIN_NAME = "export.json"
-KINDS: dict[Media, str] = {"movie": "movie", "tv": "tv_series"}
+KINDS: dict[Media, str] = {"movie": "movie", "tv": "tv_series", "person": "person"}
 
 
 def utc_now() -> datetime:

@@ -72,12 +72,14 @@ def details_decoder(append: Sequence[str]) -> Decoder:
 
 
 class Lookup:
-    def __init__(self, client: TmdbClient, settings: TmdbSettings) -> None:
+    def __init__(self, client: TmdbClient, settings: TmdbSettings, extra_append: Sequence[str] = ()) -> None:
+        """`extra_append`: details requests also ask for these, not required in the answer (seasons.py)."""
         self._client = client
         self._direct = settings.lookup == "direct"
         self._details_params = {"language": settings.language}
-        if settings.append:
-            self._details_params["append_to_response"] = ",".join(settings.append)
+        append = (*settings.append, *extra_append)
+        if append:
+            self._details_params["append_to_response"] = ",".join(append)
         self._decode_details = details_decoder(settings.append)
         self._find_params = {"external_source": "imdb_id", "language": settings.language}
 
