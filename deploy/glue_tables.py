@@ -1,11 +1,12 @@
 """Write the Glue tables of a config's harvests into the SAM template: `python deploy/glue_tables.py CONFIG`.
 
-The template registers a table per harvest when `GlueDatabase` is set; CloudFormation cannot loop over
+The template registers each harvest's tables (data, outcomes, and seasons for a series harvest with
+seasons) and the four reference tables when `GlueDatabase` is set; CloudFormation cannot loop over
 a config's harvests (Fn::ForEach breaks `sam deploy` before SAM CLI 1.160 and `aws cloudformation
 package`), so the tables are written into deploy/template.yaml, between its `# >>> Glue tables` and
 `# <<< Glue tables` lines, from the same specs `harvester table` prints as DDL (harvester/lake/glue.py).
 The template as shipped holds those of the shipped config.toml with `format = "jsonl"`: one movie
-harvest appending credits, at the root of DataPrefix.
+harvest appending credits, at the root of DataPrefix, and the reference tables under `_reference/`.
 
     python deploy/glue_tables.py CONFIG [--since YYYY-MM-DD] [--template PATH] [--check]
 

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from harvester import config
+from harvester.check import estimate_requests
 from harvester.errors import ConfigError
 from harvester.lake.chunks import ChunkEncoder
 from harvester.tmdb import seasons
@@ -176,3 +177,13 @@ def test_a_group_of_records_goes_into_one_object_whole_or_not_at_all(compression
     data = empty.finish()
     text = gzip.decompress(data) if compression == "gzip" else data
     assert [r["n"] for r in orjson.loads(text)] == [0, 1, 2]
+
+
+def test_check_says_what_seasons_add_to_a_harvests_requests() -> None:
+    s = config.Settings(
+        source=config.SourceSettings(type="ids", media="tv", ids=("1399",), seasons=True),
+        sink=config.SinkSettings(partition="series/{yyyy}"),
+    )
+    requests, how = estimate_requests(s, 100)
+    assert requests == 100  # at least one a series: its details carry the first 19 seasons
+    assert "the first 19 of each series in that request, then 1 more request per 19 seasons" in how

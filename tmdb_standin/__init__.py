@@ -16,6 +16,7 @@ days        the catalogue over days: which titles change, appear and go on each 
 changes     /movie/changes and /tv/changes: the ids a window of days changed
 exports     the daily id exports (/p/exports/movie_ids_MM_DD_YYYY.json.gz), streamed
 people      /person/{id}, /person/changes and the person export: exactly the people credits name
+reference   /configuration/countries, /configuration/languages, /certification/{movie,tv}/list
 server      the HTTP server: auth, rate limit, latency, faults, statistics
 csvgen      movies.csv / series.csv style inputs of any size
 demo        the harvester against the stand-in, on one machine (`python -m tmdb_standin demo`)
