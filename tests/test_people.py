@@ -5,9 +5,11 @@ list, after its from-harvest."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import signal
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import orjson
 import pytest
 from cli_helpers import cli_env, run_cli, start_cli, wait_for_line, write_config
 from fixtures_s3 import s3_client
-from fixtures_tmdb import TOKEN
+from fixtures_tmdb import TOKEN, standin_config
 from harvest_helpers import PREFIX, Lake, read_local_lake, read_s3_lake
 
 from harvester import config
@@ -23,9 +25,13 @@ from harvester.config import Credentials
 from harvester.errors import ConfigError
 from harvester.fleet import harvest_all
 from harvester.lake.columns import columns
+from harvester.lake.selection import Selection
+from harvester.lake.state import PeopleReading
 from harvester.lake.table import deployment_ddl
+from harvester.runner import harvest
+from harvester.source import people as people_source
 from harvester.source.people_credits import CreditFilter, Credits
-from tmdb_standin import RunningStandin, write_movies_csv
+from tmdb_standin import RunningStandin, running_standin, write_movies_csv
 
 TMDB = {"rate_limit": 300, "concurrency": 8, "timeout_s": 5}
 CREDS = Credentials.from_env({"TMDB_ACCESS_TOKEN": TOKEN})
@@ -374,3 +380,236 @@ async def test_the_people_of_series_are_read_from_credits_and_aggregate_credits(
     }
     held = people_in(lake, "crew/")
     assert expected and set(held) == expected and max(held.values()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The read of the from-harvest, checkpointed: it continues where a stop left it
+
+
+def test_a_read_continues_only_over_the_run_and_the_objects_it_began_on() -> None:
+    keys = ["a/movies-t2-w1-000000.jsonl", "a/movies-t2-w1-000001.jsonl", "b/movies-t1-w0-000000.jsonl"]
+    reading = PeopleReading(
+        writer="w2", slot=1, source_run="t2", objects=2, last_key=keys[1], titles=20, records=20,
+        credits=300, filtered_out=250, without_credits=0, unreadable=0, beyond=0,
+    )  # fmt: skip
+    assert people_source.start_over(reading, "t2", keys) is None
+    assert (
+        people_source.start_over(reading, "t3", keys)
+        == "run t3 of it completed since the read began on run t2"
+    )
+    moved = people_source.start_over(reading, "t2", [keys[0], keys[2]])
+    assert moved is not None and moved.startswith("its objects are not those the read began on")
+    assert people_source.start_over(reading, "t2", keys[:1]) is not None  # fewer objects than read
+    people, unread = Selection(), Selection()
+    for n in (3, 700_001):
+        people.add(n)
+    unread.add(42)
+    back = people_source.unpack_reading(people_source.pack_reading(people, unread), "x")
+    assert [list(b) for b in back] == [[3, 700_001], [42]]
+
+
+class StopOnProgress(logging.Handler):
+    """Sets the stop event when the read logs its progress: the read is cut a few objects later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop = asyncio.Event()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = record.getMessage()
+        self.lines.append(line)
+        if " data objects of " in line and " read (" in line:
+            self.stop.set()
+
+
+def state_of(lake_dir: Path, harvest_name: str) -> dict[str, Any]:
+    return orjson.loads((lake_dir / "_harvest" / f"state-{harvest_name}.json").read_bytes())  # type: ignore[no-any-return]
+
+
+def people_bitmap(lake: Lake, state: dict[str, Any]) -> list[int]:
+    spool = state["source"]["people"]
+    key = f"_harvest/{state['tag']}/people-{spool['writer']}.bin"
+    return list(Selection.from_bytes(lake.other[key], key))
+
+
+async def cut_until_complete(settings: config.Settings, watch: StopOnProgress, lake_dir: Path) -> list[int]:
+    """Run `settings` again and again, each run stopped by the read's next progress line, until it is
+    complete; the number of objects read at each stop."""
+    reached: list[int] = []
+    for _ in range(60):
+        watch.stop = asyncio.Event()
+        result = await harvest(settings, CREDS, stop=watch.stop, progress=False)
+        if result.status == "complete":
+            return reached
+        reading = state_of(lake_dir, settings.name)["source"]["reading"]
+        if reading is not None:
+            reached.append(reading["objects"])
+    raise AssertionError(f"not complete after 60 runs ({reached})")
+
+
+async def test_a_read_stopped_many_times_gives_the_people_of_one_uninterrupted_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = datetime.now(UTC).date()
+    cfg = standin_config(
+        discover_movies=400, base_date=today - timedelta(days=1), changed_share=0.05, new_share=0.2,
+        gone_share=0.2, hour=12.0,
+    )  # fmt: skip
+    lake_dir = tmp_path / "lake"
+    watch = StopOnProgress()
+    logger = logging.getLogger(people_source.__name__)
+    logger.addHandler(watch)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        async with running_standin(cfg) as standin:
+            tmdb = {"base_url": standin.base_url, "rate_limit": 5000.0, "concurrency": 16}
+            person = {"type": "people", "from": "movies", "jobs": ["Director"]}
+            d = config.deployment_from_mapping(
+                {
+                    "tmdb": tmdb,
+                    "sink": {"url": str(lake_dir), "format": "jsonl", "chunk_size": 10},
+                    "refresh": {"revisit_days": 0},
+                    "harvest": [
+                        {"name": "movies", "source": {"type": "discover", "date_from": "2020-01-01"}},
+                        {"name": "once", "source": person, "tmdb": {"append": []}},
+                        {"name": "cut", "source": person, "tmdb": {"append": []}},
+                    ],
+                }
+            )
+            movies, once, cut = d.harvests
+            assert (await harvest(movies, CREDS, progress=False)).status == "complete"
+            standin.config.day = 1  # a refresh: the read goes over two runs, the newest record first
+            assert (await harvest(movies, CREDS, mode="refresh", progress=False)).status == "complete"
+            from_state = state_of(lake_dir, "movies")
+            assert len(from_state["lineage"]) == 1
+            assert (await harvest(once, CREDS, progress=False)).status == "complete"  # in one read
+            monkeypatch.setattr(people_source, "CHECKPOINT_RECORDS", 7)
+            reached = await cut_until_complete(cut, watch, lake_dir)
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+
+    # Stopped several times, each run continuing where the one before stopped (never from the start).
+    assert len(reached) >= 4 and reached == sorted(set(reached)), reached
+    assert any(line.startswith('people: continuing the read of "movies"') for line in watch.lines)
+    lake = read_local_lake(lake_dir)
+    objects = [k for k in lake.data if k.startswith("movies/")]
+    assert reached[-1] < len(objects)
+    # Over both runs of the from-harvest: it was stopped in the refresh's objects and in the base's.
+    newest = sum(from_state["tag"] in k for k in objects)
+    assert min(reached) < newest < max(reached), (reached, newest)
+    cut_state, once_state = state_of(lake_dir, "cut"), state_of(lake_dir, "once")
+    assert cut_state["source"]["reading"] is None
+    assert not [k for k in lake.other if "/people-read-" in k]  # the checkpoints are gone
+    assert people_bitmap(lake, cut_state) == people_bitmap(lake, once_state)
+    spool, one = cut_state["source"]["people"], once_state["source"]["people"]
+    assert {**spool, "writer": ""} == {**one, "writer": ""} and spool["source_run"] == from_state["tag"]
+    assert set(people_in(lake, "cut/")) == set(people_in(lake, "once/"))
+    assert max(people_in(lake, "cut/").values()) == 1
+
+
+async def test_a_read_under_way_starts_over_when_its_from_harvest_completed_another_run(
+    standin: RunningStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake_dir = tmp_path / "lake"
+    csv = tmp_path / "m.csv"
+    write_movies_csv(csv, 120, seed=7)
+    d = config.deployment_from_mapping(
+        {
+            "tmdb": {"base_url": standin.base_url, **TMDB},
+            "sink": {"url": str(lake_dir), "format": "jsonl", "chunk_size": 10},
+            "harvest": [
+                {"name": "movies", "source": {"type": "csv", "path": str(csv)}},
+                {"name": "cut", "source": {"type": "people", "from": "movies", "jobs": ["Director"]}},
+            ],
+        }
+    )
+    movies, cut = d.harvests
+    assert (await harvest(movies, CREDS, progress=False)).status == "complete"
+    first = state_of(lake_dir, "movies")["tag"]
+    before = directors_of(read_local_lake(lake_dir), "movies/")
+    watch = StopOnProgress()
+    logger = logging.getLogger(people_source.__name__)
+    logger.addHandler(watch)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    monkeypatch.setattr(people_source, "CHECKPOINT_RECORDS", 7)
+    try:
+        stopped = await harvest(cut, CREDS, stop=watch.stop, progress=False)
+        assert stopped.status == "incomplete"
+        assert state_of(lake_dir, "cut")["source"]["reading"]["source_run"] == first
+        # Other movies: the from-harvest starts over and completes another version meanwhile.
+        write_movies_csv(csv, 60, seed=8)
+        assert (await harvest(movies, CREDS, fresh=True, progress=False)).status == "complete"
+        second = state_of(lake_dir, "movies")["tag"]
+        watch.stop = asyncio.Event()
+        monkeypatch.setattr(people_source, "CHECKPOINT_RECORDS", 10_000)  # no stop this time
+        assert (await harvest(cut, CREDS, stop=watch.stop, progress=False)).status == "complete"
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+    why = f"run {second} of it completed since the read began on run {first}"
+    assert f'people: the read of "movies" starts over: {why}' in watch.lines
+    lake = read_local_lake(lake_dir)
+    after = directors_of(lake, "movies/")  # the new version's records only (the fresh run removed the old)
+    assert before - after  # a read that mixed both versions would hold some of these
+    state = state_of(lake_dir, "cut")
+    assert state["source"]["people"]["source_run"] == second
+    assert set(people_bitmap(lake, state)) == after == set(people_in(lake, "cut/"))
+
+
+async def test_a_refresh_stopped_during_its_read_records_nobody_as_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop cuts the refresh's read of the from-harvest short: its plan is not made of what it had
+    read so far (every held person would be "left"); the next invocation continues the read."""
+    today = datetime.now(UTC).date()
+    cfg = standin_config(
+        discover_movies=300, base_date=today - timedelta(days=1), changed_share=0.05, hour=12.0
+    )
+    lake_dir = tmp_path / "lake"
+    watch = StopOnProgress()
+    logger = logging.getLogger(people_source.__name__)
+    logger.addHandler(watch)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        async with running_standin(cfg) as standin:
+            d = config.deployment_from_mapping(
+                {
+                    "tmdb": {"base_url": standin.base_url, "rate_limit": 5000.0, "concurrency": 16},
+                    "sink": {"url": str(lake_dir), "format": "jsonl", "chunk_size": 10},
+                    "refresh": {"revisit_days": 0},
+                    "harvest": [
+                        {"name": "movies", "source": {"type": "discover", "date_from": "2020-01-01"}},
+                        {"name": "cut", "source": {"type": "people", "from": "movies", "jobs": ["Director"]}},
+                    ],
+                }
+            )
+            movies, cut = d.harvests
+            assert (await harvest(movies, CREDS, progress=False)).status == "complete"
+            assert (await harvest(cut, CREDS, progress=False)).status == "complete"
+            standin.config.day = 1
+            assert (await harvest(movies, CREDS, mode="refresh", progress=False)).status == "complete"
+            monkeypatch.setattr(people_source, "CHECKPOINT_RECORDS", 7)
+            stops = 0
+            for _ in range(60):
+                watch.stop = asyncio.Event()
+                result = await harvest(cut, CREDS, mode="refresh", stop=watch.stop, progress=False)
+                state = state_of(lake_dir, "cut")
+                if result.status == "complete":
+                    break
+                stops += 1
+                assert state["source"]["plan"] is None  # no plan from a read cut short
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+    assert stops >= 2 and result.status == "complete"
+    lake = read_local_lake(lake_dir)
+    held_before = set(people_in(lake, "cut/"))  # every run of the people harvest
+    directors = directors_of(lake, "movies/")  # the from-harvest's latest records
+    removed = {o["tmdb_id"] for o in lake.outcomes if o["outcome"] == "removed"}
+    assert removed == held_before - directors  # exactly those who left, never everybody
+    assert len(removed) < len(held_before) / 2

@@ -171,6 +171,24 @@ class PeopleSpool(msgspec.Struct, frozen=True):
     filtered_out: int  # credit entries the filters dropped
 
 
+class PeopleReading(msgspec.Struct, frozen=True):
+    """A people harvest's read of its `from` harvest under way (source/people.py): where the last
+    checkpoint left it, so that the next invocation continues there instead of starting over."""
+
+    writer: str  # the lease token in the key of the object holding the read so far
+    slot: int  # which of that writer's two objects (0, 1): a checkpoint never replaces the one saved
+    source_run: str  # the from-harvest's run being read: another one completed meanwhile = start over
+    objects: int  # data objects read, in the read's order: the next one is this index
+    last_key: str  # the key of the last object read: the order must still be the same to continue
+    titles: int
+    records: int
+    credits: int
+    filtered_out: int
+    without_credits: int
+    unreadable: int
+    beyond: int
+
+
 class RunCounts(msgspec.Struct):
     """The whole run's tallies, over all its invocations."""
 
@@ -207,6 +225,7 @@ class SourceProgress(msgspec.Struct):
     spool: Spool | None = None  # discover: the enumerated listing, once complete
     plan: RefreshPlan | None = None  # refresh: the work list, once complete
     people: PeopleSpool | None = None  # people: the person ids, once read
+    reading: PeopleReading | None = None  # people: the read of them, while it is under way
 
 
 class _Done(msgspec.Struct):

@@ -7,15 +7,17 @@ complete; while a refresh of it is under way, the run that refresh started from 
 never waits for a refresh and never reads one half done. A harvest whose first run has not completed
 (or that started over with --fresh and has not completed since) holds nothing yet: NotReady (exit 5).
 
-`each_object` hands over the data objects of those runs, newest run first, a few reads in flight: a
-reader that keeps the first record of each id it meets reads each held title's latest record.
+`data_keys` lists the data objects of those runs, newest run first, in commit order within a run (the
+same order every time: a complete run's objects do not change) and `each_object` hands them over, a few
+reads in flight: a reader that keeps the first record of each id it meets reads each held title's latest
+record, and one that stops can continue from the index it reached.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import NotReady, StateError
@@ -86,9 +88,10 @@ async def data_keys(sink: Sink, held: Held) -> list[list[str]]:
     return out
 
 
-async def each_object(sink: Sink, keys: list[list[str]], use: Callable[[str, bytes], bool]) -> bool:
-    """Call `use(key, bytes)` for each data object in the order given, READ_AHEAD reads in flight;
-    False as soon as `use` says stop (False), True when every object was used."""
+async def each_object(sink: Sink, keys: Sequence[str], use: Callable[[str, bytes], Awaitable[bool]]) -> bool:
+    """Call `use(key, bytes)` for each data object in the order given, READ_AHEAD reads in flight (also
+    while `use` awaits: a checkpoint overlaps the next reads); False as soon as `use` says stop (False),
+    True when every object was used."""
 
     async def fetch(key: str) -> bytes:
         raw = await sink.get(key)
@@ -98,14 +101,14 @@ async def each_object(sink: Sink, keys: list[list[str]], use: Callable[[str, byt
 
     async with asyncio.TaskGroup() as tg:
         window: deque[tuple[str, asyncio.Task[bytes]]] = deque()
-        flat = (k for run in keys for k in run)
+        flat = iter(keys)
         while True:
             while len(window) < READ_AHEAD and (key := next(flat, None)) is not None:
                 window.append((key, tg.create_task(fetch(key))))
             if not window:
                 return True
             key, task = window.popleft()
-            if not use(key, await task):
+            if not await use(key, await task):
                 for _, rest in window:
                     rest.cancel()  # stopped: what is in flight is not wanted
                 return False

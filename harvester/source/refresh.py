@@ -109,6 +109,8 @@ class RefreshSource:
                 if ctx.stop.is_set():
                     return False
                 now.add(tmdb_id)
+            if ctx.stop.is_set():  # a listing a stop cut short: what it gave is not the selection now
+                return False
             for tmdb_id in now.minus(self._base):
                 entered.add(tmdb_id)
             for tmdb_id in self._base.minus(now):
