@@ -255,7 +255,7 @@ def held(lake: Lake, bucket: str, table: Table, state: str) -> Held:
     root = f"{PREFIX}/{table.folder}"
     for key in lake.keys(bucket):
         rel = key[len(PREFIX) + 1 :]
-        if not key.startswith(root) or rel.startswith("_harvest/"):
+        if not key.startswith(root) or rel.startswith(("_harvest/", "_reference/")):  # not the table's
             continue
         body = lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         records = (

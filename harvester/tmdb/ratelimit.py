@@ -23,17 +23,21 @@ itself included; a 429 at level `n` says the server takes at most `n - 1`, and t
 
 Several processes behind one IP (two stacks on one schedule, a colleague's script behind the same NAT)
 share TMDB's budget without seeing each other: each sees the others only in 429s at levels the server
-had accepted from it. Half the configured rate is where they meet. A limit found at or below it is a
-share of a budget others spend too (a rate configured twice too high is not expected), and so is a
-429 that one process alone would not get: at or below half, with room left in its own window, or in
-a storm of them (jitter that takes a lone window over costs a few, near the cap; two that collide
-get one for all they had in flight). With such evidence a process above half goes to half at its
-next such 429, so two that meet, each at its whole rate, split the budget evenly in one storm rather
-than a see-saw of them; at or below half, a 429 costs one level. Without evidence, a 429 at an
-accepted level is a stray (jitter, the CDN) and costs one level too. Either level is given back soon,
-but at most once every `SHARED_RAISE_S`. A share probes for more only every `SHARED_RAISE_S` (how
-late it notices that the others have gone; a probe that finds no room costs a 429 or two), then
-climbs in doubling steps while the raises hold.
+had accepted from it. Half the configured rate is where they meet. A limit found at or near it
+(within a burst) is a share of a budget others spend too (a rate configured twice too high is not
+expected; a newcomer's probes find a little more than half while the other pauses), and so is a 429
+that one process alone would not get: at or below half, with room left in its own window beyond
+what a catch-up burst explains, or one of a run of them, refused in a row over a few paces with none
+accepted after the first. A newcomer's requests fill the window, and TMDB counts the refused ones
+too, so everything the two have in flight is refused until they react, about (rate a + rate b) x
+latency requests; alone, jitter that takes the window over is followed by accepted requests, and a
+stall's catch-up burst goes out at one time. With evidence, a process above half goes to half at
+once, even at a 429 for a request sent before its cap came down (an echo, otherwise nothing new), so
+two that meet split the budget in one burst of 429s rather than a see-saw of them; at or below half,
+a 429 costs one level. Without evidence, a 429 at an accepted level is a stray (jitter, the CDN) and
+costs one level too. Either level is given back soon, but at most once every `SHARED_RAISE_S`. A
+share probes for more only every `SHARED_RAISE_S` (how late it notices that the others have gone; a
+probe that finds no room costs a 429 or two), then climbs in doubling steps while the raises hold.
 
 The arithmetic (`next_slot`, `level_of`, `CapFinder`) is pure; `RateLimiter` only adds the waiting.
 """
@@ -64,7 +68,7 @@ SLOW_RAISE_S = 60.0  # after a probe's 429; doubles with every failed raise...
 MAX_RAISE_S = 600.0  # ...up to this
 SHARED_RAISE_S = 120.0  # between raises while sharing: how late a share notices that the others left
 SHARED_MEMORY_S = 2 * SHARED_RAISE_S  # how long evidence of sharing counts
-STORM, STORM_S = 4, 2.0  # so many 429s at accepted levels in so many seconds: others', no jitter
+STORM = 4  # refused in a row over STORM - 1 paces, none accepted after: others fill the window
 
 
 def next_slot(history: deque[float], now: float, cap: int, span: float, due: float, floor: float) -> float:
@@ -101,13 +105,13 @@ class CapFinder:
 
     A 429 at a level the server had accepted (`throttled` of a grant that is no probe) means the
     window held other requests too: other processes on the address, jitter, the CDN, a lower limit.
-    Evidence of sharing (`shared_at`) is such a 429 at or below `share` (half the configured rate)
-    or `STORM` below `proven`, the `STORM`th within `STORM_S`, or a limit found at or below `share`.
-    While there is evidence, such a 429 takes a cap above `share` to it, even one for a grant made
-    before the cap last came down (`cut_at`), and raises come every `SHARED_RAISE_S`. Otherwise a 429
-    for such an old grant is the echo of the same storm, nothing new; a new one takes the cap a level
-    down (below the 429's level, if above `share`: a stray), and back after `QUICK_RAISE_S` unless a
-    cap went back up in the last `SHARED_RAISE_S` (then the window is tighter than one stray).
+    Evidence of sharing (`shared_at`) is such a 429 at or below `share` (half the configured rate) or
+    more than a `burst` below the cap, a run of them (`_in_a_row`), or a limit found within a `burst`
+    of `share`. While there is evidence, such a 429 takes a cap above `share` to it, and raises come
+    every `SHARED_RAISE_S`. Otherwise a 429 for a grant made before the cap last came down (`cut_at`)
+    is the echo of the same overflow, nothing new; a new one takes the cap a level down (below the
+    429's level, if above `share`: a stray), and back after `QUICK_RAISE_S` unless a cap went back up
+    in the last `SHARED_RAISE_S` (then the window is tighter than one stray).
     """
 
     configured: int
@@ -115,6 +119,8 @@ class CapFinder:
     proven: int
     cap: int = 0
     share: int = 0  # half the configured rate: a limit at or below it is a share of a shared budget
+    burst: int = 1  # the most grants at one time: what a stall owes (MAX_LAG_S of the pace) and one;
+    # their levels below the last one's are only in our count, the server sees them as one
     probes: int = 0
     ramp: int = 1  # probes allowed in flight: one after a 429, one more for each accepted
     raise_at: float = math.inf
@@ -126,8 +132,10 @@ class CapFinder:
     cut_at: float = -math.inf  # when the cap last came down for a 429
     shared_at: float = -math.inf  # the last evidence that others spend the same budget
     gave_back_at: float = -math.inf  # when the cap last went back up to a `restore`
-    storm: int = 0  # 429s at accepted levels since `storm_at`, if within STORM_S of it
-    storm_at: float = -math.inf
+    accepted_at: float = -math.inf  # the latest grant the server accepted (its time)
+    run: int = 0  # requests at accepted levels refused in a row (none granted after the first
+    run_from: float = math.inf  # of them accepted), granted from this time...
+    run_to: float = -math.inf  # ...to this one
 
     def __post_init__(self) -> None:
         self.cap = self.configured
@@ -138,7 +146,8 @@ class CapFinder:
     def for_rate(cls, rate: float) -> CapFinder:
         configured = max(1, math.floor(rate))
         floor = max(1, math.floor(rate * MIN_FRACTION))
-        return cls(configured, floor, proven=math.floor(rate * PRESUMED_FRACTION))
+        proven = math.floor(rate * PRESUMED_FRACTION)
+        return cls(configured, floor, proven, burst=1 + math.ceil(rate * MAX_LAG_S))
 
     def sharing(self, now: float) -> bool:
         """Whether there is recent evidence that other processes spend the same budget."""
@@ -165,6 +174,7 @@ class CapFinder:
         return True
 
     def accepted(self, grant: Grant, now: float) -> None:
+        self.accepted_at = max(self.accepted_at, grant.at)
         if not grant.probe:
             return
         self.probes -= 1
@@ -194,24 +204,24 @@ class CapFinder:
         if grant.probe:
             self.probes -= 1
         self.ramp = 1
-        fresh = grant.at >= self.cut_at  # else sent before the cap came down
+        # A run of refusals says others are there, echoes included: it comes before the echo check.
+        if not grant.probe and self._in_a_row(grant, now) and self.cap > self.share:
+            self._cut(self.share, now, SHARED_RAISE_S)
+        if grant.at < self.cut_at:  # sent before the cap came down: the same overflow, nothing new
+            return grant.probe
         if not grant.probe:
-            # Jitter that takes one process's window over costs it a few 429s near its cap; a storm
-            # of them, or one with room in its own window, means others' requests fill the window.
-            self.storm = self.storm + 1 if now - self.storm_at < STORM_S else 1
-            if self.storm == 1:
-                self.storm_at = now
-            if grant.level <= max(self.share, self.proven - STORM) or self.storm >= STORM:
+            # Others fill the window: alone, we could not be refused at this level (a catch-up burst
+            # is granted at one time, its levels below its last one's only in our count).
+            if grant.level <= max(self.share, self.cap - self.burst):
                 self.shared_at = now
-            if self.cap > self.share and self.sharing(now):  # echo or not: the budget is shared
+            if self.cap > self.share and self.sharing(now):
                 self._cut(self.share, now, SHARED_RAISE_S)
                 return False
-        if not fresh:  # the echo of the same storm: nothing new
-            return grant.probe
         if grant.probe:
             cap = min(self.cap, max(self.floor, grant.level - 1))
-            if cap <= self.share:
+            if cap <= self.share + self.burst:  # about half: a share, found high while others paused
                 self.shared_at = now
+                cap = min(cap, self.share)
             self._cut(cap, now, self._wait(now))
             self.raise_wait = min(MAX_RAISE_S, self.raise_wait * 2)
             return True
@@ -226,6 +236,23 @@ class CapFinder:
         else:
             self._cut(cap, now, min(self.raise_at - now, self._wait(now)))
         return False
+
+    def _in_a_row(self, grant: Grant, now: float) -> bool:
+        """Count a refused request (no probe) into the run of them; True, and the evidence recorded,
+        when `STORM` in a row span `STORM - 1` paces of ours with none granted after the first
+        accepted: the window stayed over while we alone could not keep it so (across a pause too),
+        so others' requests fill it. Alone, a window that jitter took over has room again at the
+        next requests; a stall's catch-up burst, granted at one time, spans no pace."""
+        if grant.at <= self.accepted_at:  # one granted after it was accepted: not in this run
+            return False
+        if self.run_from <= self.accepted_at:  # the last run is over: this one starts a new one
+            self.run, self.run_from, self.run_to = 0, grant.at, grant.at
+        self.run += 1
+        self.run_from, self.run_to = min(self.run_from, grant.at), max(self.run_to, grant.at)
+        if self.run < STORM or self.run_to - self.run_from < (STORM - 1) / self.configured:
+            return False
+        self.shared_at = now
+        return True
 
     def _wait(self, now: float) -> float:
         return SHARED_RAISE_S if self.sharing(now) else self.raise_wait
@@ -340,8 +367,8 @@ class RateLimiter:
 
     def accepted(self, grant: Grant) -> None:
         """The server answered (anything but a 429)."""
+        self._finder.accepted(grant, self._clock())
         if grant.probe:
-            self._finder.accepted(grant, self._clock())
             self._answered.set()
 
     def throttled(self, grant: Grant) -> bool:
