@@ -13,9 +13,10 @@ from pathlib import Path
 
 from harvester.config import Credentials, Secret, Settings, SinkSettings, SourceSettings, TmdbSettings
 from harvester.errors import ConfigError, Interrupted
+from harvester.fleet import harvest_one
+from harvester.lake.reference_table import REFERENCE_DIR
 from harvester.lake.sink.base import HARVEST_DIR
 from harvester.ops.stats import format_summary
-from harvester.runner import harvest
 
 from .csvgen import Written, write_movies_csv
 from .server import DEFAULT_TOKEN, StandinConfig, running_standin
@@ -41,22 +42,25 @@ async def run_demo(movies: int, out: str, rate_limit: float, stop: asyncio.Event
             source=SourceSettings(path=str(csv_path)),
             sink=SinkSettings(url=str(lake)),
         )
-        result = await harvest(
+        # As `harvester run` does a config of one harvest: with the day's reference tables beside it.
+        result = await harvest_one(
             settings, Credentials(access_token=Secret(DEFAULT_TOKEN)), fresh=True, stop=stop
         )
         print(format_summary(result.summary))
         seen = standin.stats
+        others = seen.requests - result.summary.requests
         print(
-            f"stand-in saw: {seen.requests} requests, {seen.rate_limited} answered 429, "
-            f"at most {seen.max_window} in any 1 s window"
+            f"stand-in saw: {seen.requests} requests ({others} of them for the reference tables), "
+            f"{seen.rate_limited} answered 429, at most {seen.max_window} in any 1 s window"
         )
     files = await asyncio.to_thread(
-        lambda: sorted(p for p in lake.rglob("*.json") if HARVEST_DIR not in p.parts)
+        lambda: sorted(p for p in lake.rglob("*.json") if not p.relative_to(lake).parts[0].startswith("_"))
     )
     print(f"\n{len(files)} data files under {lake}")
     for p in files[:3]:
         print(f"  {p.relative_to(root)}")
     print(f"misses, failures, state and summary: {lake / HARVEST_DIR}")
+    print(f"TMDB's genres, countries, languages and certifications: {lake / REFERENCE_DIR}")
     if result.status != "complete":
         raise Interrupted("demo stopped before the end")
     return 0
