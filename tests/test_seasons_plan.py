@@ -7,6 +7,7 @@ import gzip
 import hashlib
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 
@@ -14,6 +15,7 @@ from harvester import config
 from harvester.check import estimate_requests
 from harvester.errors import ConfigError
 from harvester.lake.chunks import ChunkEncoder
+from harvester.lake.state import Identity, SinkIdentity, SourceIdentity, TmdbIdentity, run_id_for
 from harvester.tmdb import seasons
 from harvester.tmdb.client import UnusableBody
 
@@ -187,3 +189,20 @@ def test_check_says_what_seasons_add_to_a_harvests_requests() -> None:
     requests, how = estimate_requests(s, 100)
     assert requests == 100  # at least one a series: its details carry the first 19 seasons
     assert "the first 19 of each series in that request, then 1 more request per 19 seasons" in how
+
+
+def test_a_harvest_without_seasons_keeps_the_run_id_it_had_before_seasons_existed() -> None:
+    """`seasons` joined the identity omitted when false: existing lakes resume and refresh as they are."""
+    ident = Identity(
+        source=SourceIdentity(
+            input="x", type="csv", media="movie", genres=[], min_votes=0, year_from=0, year_to=0
+        ),
+        tmdb=TmdbIdentity(base_url="b", language="en-US", append=["credits"], lookup="direct"),
+        sink=SinkIdentity(chunk_size=100, format="json", compression="none", partition="{yyyy}/{mm}/{dd}"),
+    )
+    before = msgspec.to_builtins(ident)
+    assert "seasons" not in before["tmdb"]
+    as_json = orjson.dumps(before, option=orjson.OPT_SORT_KEYS)
+    assert run_id_for(ident) == hashlib.sha256(as_json).hexdigest()[:16]
+    with_seasons = msgspec.structs.replace(ident, tmdb=msgspec.structs.replace(ident.tmdb, seasons=True))
+    assert run_id_for(with_seasons) != run_id_for(ident)  # turning seasons on is another harvest
