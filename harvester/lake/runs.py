@@ -62,7 +62,7 @@ class Opener:
         if not fresh and old is not None:
             self._same_harvest(old)
         if fresh or old is None:
-            state = self._new()
+            state = self._new(old.tag if old is not None else "")
             state.fresh_id = fresh_id
             if old is not None:
                 # Replaced only once the new run completes: until then readers keep the old ones.
@@ -89,7 +89,7 @@ class Opener:
                 f"run {old.tag} completed without a selection (an older version): a refresh needs one; "
                 "use --fresh"
             )
-        state = self._new()
+        state = self._new(old.tag)
         state.mode = "refresh"
         state.since = old.created
         state.base = old.ref()
@@ -108,8 +108,9 @@ class Opener:
                 "and deletes that harvest's objects once the new run completes"
             )
 
-    def _new(self) -> RunState:
-        return RunState.new(self._identity, partition=self._partition, name=self._name, seasons=self._seasons)
+    def _new(self, after: str) -> RunState:
+        partition, name, seasons = self._partition, self._name, self._seasons
+        return RunState.new(self._identity, partition=partition, name=name, seasons=seasons, after=after)
 
     async def _start(self, state: RunState, what: str) -> RunState:
         state.start_writer(self._lease.token)

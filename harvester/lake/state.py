@@ -20,7 +20,7 @@ import bisect
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -281,15 +281,16 @@ class RunState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         name: str = "movies",
         seasons: str = "",
         now: datetime | None = None,
+        after: str = "",
     ) -> RunState:
+        """A new run; `after`: the tag of the run it follows (a refresh's base, the run a fresh start
+        replaces), which its own tag must sort after (run_tag)."""
         now = now or datetime.now(UTC)
         return cls(
             run_id=run_id_for(identity),
             identity=identity,
             created=now.isoformat(timespec="seconds"),
-            # Random, not derived from the identity: a fresh start of the same harvest within the same
-            # second must not reuse the keys of the run it replaces.
-            tag=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",
+            tag=run_tag(now, after),
             partition=render_partition(partition, now, name),
             name=name,
             seasons=render_partition(seasons, now, name) if seasons else "",
@@ -355,6 +356,24 @@ class _Head(msgspec.Struct):
 
 _ENCODER = msgspec.json.Encoder(enc_hook=_encode_hook)
 _DECODER = msgspec.json.Decoder(RunState, dec_hook=_decode_hook)
+
+
+def run_tag(now: datetime, after: str = "") -> str:
+    """The start time and a random id: random, not derived from the identity, so a fresh start within
+    the same second never reuses the keys of the run it replaces. Readers order a line's runs by their
+    keys, hence tags (the latest record of a title, removals: lake/table.py), so the tag sorts after
+    `after`'s, within one second (the random part would decide) or with a clock behind its."""
+    stamp = max(f"{now:%Y%m%dT%H%M%SZ}", after[: len(_STAMP)])
+    for _ in range(64):
+        tag = f"{stamp}-{secrets.token_hex(4)}"
+        if tag > after:
+            return tag
+    # `after`'s random part is at the top of its range: the next second sorts after it.
+    second = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return run_tag(second + timedelta(seconds=1), after)
+
+
+_STAMP = "20260101T000000Z"  # a tag's time part, as long as it is
 
 
 def render_partition(template: str, when: datetime, name: str) -> str:
