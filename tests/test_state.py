@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -17,6 +17,7 @@ from harvester.lake.state import (
     SinkIdentity,
     SourceIdentity,
     TmdbIdentity,
+    run_tag,
 )
 
 IDENTITY = Identity(
@@ -145,3 +146,16 @@ def test_partition_template_can_keep_media_apart() -> None:
         IDENTITY, partition="{media}/{yyyy}/{mm}/{dd}", name="series", now=datetime(2026, 3, 4, tzinfo=UTC)
     )
     assert data_key(s, 0, "wabc123", ".json").startswith("series/2026/03/04/series-")
+
+
+def test_a_runs_tag_sorts_after_the_run_it_follows_within_one_second_or_with_a_clock_behind() -> None:
+    """Readers order a line's runs by tag: a refresh started in its base's second, or on a host whose
+    clock is behind, must still sort after it (else its records read as older than the base's)."""
+    now = datetime(2026, 12, 4, 21, 55, 0, tzinfo=UTC)
+    base = "20261204T215500Z-80000000"
+    assert all(run_tag(now, base) > base for _ in range(200))
+    behind = run_tag(now - timedelta(minutes=5), base)
+    assert behind > base and behind.startswith("20261204T215500Z-")
+    top = run_tag(now, "20261204T215500Z-ffffffff")  # no random part sorts after it: the next second
+    assert top.startswith("20261204T215501Z-")
+    assert run_tag(now).startswith("20261204T215500Z-") and len(run_tag(now)) == len(base)
