@@ -31,6 +31,7 @@ from .secret import load_credentials
 
 if TYPE_CHECKING:
     from .fleet import Outcome
+    from .runner import Options
 
 log = logging.getLogger("harvester")
 STANDIN_COMMANDS = ("demo", "standin")  # run by the stand-in's own program, see _hand_over_to_standin
@@ -181,14 +182,10 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
     _require(credentials)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.max_runtime if args.max_runtime else None
-    if deployment.listed:
-        return await _run_list(args, deployment, credentials, stop, deadline)
-    settings = deployment.harvests[0]
     from .fleet import harvest_one
+    from .runner import Options
 
-    result = await harvest_one(
-        settings,
-        credentials,
+    options = Options(
         mode="refresh" if args.command == "refresh" else "run",
         fresh=getattr(args, "fresh", False),
         stop=stop,
@@ -196,6 +193,10 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
         grace_s=args.grace,
         progress=not args.no_progress,
     )
+    if deployment.listed:
+        return await _run_list(args, deployment, credentials, options)
+    settings = deployment.harvests[0]
+    result = await harvest_one(settings, credentials, **options)
     report_summary(result.summary, harvest_name(settings), metrics_flag=args.metrics)
     if result.status == "complete":
         return 0
@@ -208,26 +209,13 @@ async def _run(args: argparse.Namespace, credentials: Credentials, stop: asyncio
 
 
 async def _run_list(
-    args: argparse.Namespace,
-    deployment: config_mod.Deployment,
-    credentials: Credentials,
-    stop: asyncio.Event,
-    deadline: float | None,
+    args: argparse.Namespace, deployment: config_mod.Deployment, credentials: Credentials, options: Options
 ) -> int:
     """Every harvest of the list at once (fleet.py): each one's summary, then the total; the exit code
     is the most urgent of theirs, and each failure is one line naming its harvest."""
     from .fleet import format_fleet, harvest_all
 
-    fleet = await harvest_all(
-        deployment,
-        credentials,
-        mode="refresh" if args.command == "refresh" else "run",
-        fresh=getattr(args, "fresh", False),
-        stop=stop,
-        deadline=deadline,
-        grace_s=args.grace,
-        progress=not args.no_progress,
-    )
+    fleet = await harvest_all(deployment, credentials, **options)
     by_name = {h.name: h for h in deployment.harvests}
     for outcome in fleet.outcomes:
         print(f"== harvest {outcome.name}: exit {outcome.exit_code}", flush=True)

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from .config import Credentials, Deployment, Settings
 from .errors import EXIT_INTERRUPTED, EXIT_OK, HarvesterError, TmdbUnavailable, first_known
@@ -28,7 +28,7 @@ from .ops import logs
 from .ops.progress import LOG_INTERVAL_S
 from .ops.stats import Summary
 from .reference import ReferenceResult, reference_beside
-from .runner import Mode, RunResult, Shared, harvest
+from .runner import Options, RunResult, Shared, harvest
 from .tmdb.client import TmdbClient
 from .tmdb.ratelimit import RateLimiter
 
@@ -112,19 +112,13 @@ def most_urgent(codes: Iterable[int]) -> int:
 
 
 async def harvest_all(
-    deployment: Deployment,
-    credentials: Credentials,
-    *,
-    mode: Mode = "run",
-    fresh: bool = False,
-    fresh_id: str | None = None,
-    stop: asyncio.Event | None = None,
-    deadline: float | None = None,
-    grace_s: float = 5.0,
-    progress: bool = True,
+    deployment: Deployment, credentials: Credentials, **options: Unpack[Options]
 ) -> FleetResult:
-    """Run (or resume) every harvest of `deployment` at once, under one rate limiter."""
-    stop = stop or asyncio.Event()
+    """Run (or resume) every harvest of `deployment` at once, under one rate limiter (`options` are
+    runner.harvest's)."""
+    stop = options["stop"] = options.get("stop") or asyncio.Event()
+    deadline = options.get("deadline")
+    progress = options.get("progress", True)
     limiter = RateLimiter(deployment.tmdb.rate_limit)
     sinks: dict[tuple[str, str, str], Sink] = {}
     try:
@@ -140,16 +134,10 @@ async def harvest_all(
                             harvest(
                                 h,
                                 credentials,
-                                mode=mode,
-                                fresh=fresh,
-                                fresh_id=fresh_id,
-                                stop=stop,
-                                deadline=deadline,
-                                grace_s=grace_s,
-                                progress=progress,
                                 label=h.name if deployment.listed else "",
                                 shared=shared,
                                 sink=_sink_of(sinks, h),
+                                **options,
                             ),
                             shared,
                         )
@@ -173,18 +161,12 @@ async def harvest_all(
             await sink.aclose()
 
 
-async def harvest_one(
-    settings: Settings,
-    credentials: Credentials,
-    *,
-    stop: asyncio.Event | None = None,
-    deadline: float | None = None,
-    **options: Any,
-) -> RunResult:
+async def harvest_one(settings: Settings, credentials: Credentials, **options: Unpack[Options]) -> RunResult:
     """A config of one harvest, as the CLI and Lambda run it: runner.harvest (`options` are its), with
     the reference tables beside it under the same budget (reference.py). Raises what ended the
     harvest, as runner.harvest does; the reference tables never end it."""
-    stop = stop or asyncio.Event()
+    stop = options["stop"] = options.get("stop") or asyncio.Event()
+    deadline = options.get("deadline")
     logs.bind(harvest=logs.harvest_name(settings))  # the reference tables' lines name it too
     limiter = RateLimiter(settings.tmdb.rate_limit)
     sink = open_sink(settings.sink)
@@ -195,10 +177,7 @@ async def harvest_one(
                 tg.create_task(
                     reference_beside(shared, sink, Deployment((settings,)), stop=stop, deadline=deadline)
                 )
-                run = harvest(
-                    settings, credentials, stop=stop, deadline=deadline, shared=shared, sink=sink, **options
-                )
-                result = await run
+                result = await harvest(settings, credentials, shared=shared, sink=sink, **options)
             return result
     except BaseExceptionGroup as group:  # the TaskGroup wraps what the harvest raised
         known = first_known(group)

@@ -65,7 +65,7 @@ from .fleet import EXIT_PENDING, FleetResult, Outcome, harvest_all, harvest_one
 from .ops import metrics
 from .ops.logs import bind, harvest_name, log_summary, new_invocation_id, redact, setup_logging
 from .ops.stats import Summary
-from .runner import Mode
+from .runner import Mode, Options
 from .secret import forget, load_credentials
 
 log = logging.getLogger("harvester")
@@ -94,6 +94,17 @@ class Asked:
     fresh_id: str | None
     deadline: float
     grace_s: float
+
+    def options(self) -> Options:
+        # progress: CloudWatch gets the periodic progress log lines
+        return Options(
+            mode=self.mode,
+            fresh=self.fresh,
+            fresh_id=self.fresh_id,
+            deadline=self.deadline,
+            grace_s=self.grace_s,
+            progress=True,
+        )
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -142,16 +153,7 @@ async def _invoke(event: dict[str, Any], credentials: Credentials, budget_s: flo
 async def _invoke_one(settings: Settings, credentials: Credentials, asked: Asked) -> dict[str, Any]:
     """A config of one harvest: its result, and its errors raised for handler() to answer."""
     bind(harvest=harvest_name(settings))
-    result = await harvest_one(
-        settings,
-        credentials,
-        mode=asked.mode,
-        fresh=asked.fresh,
-        fresh_id=asked.fresh_id,
-        deadline=asked.deadline,
-        grace_s=asked.grace_s,
-        progress=True,  # CloudWatch gets the periodic progress log lines
-    )
+    result = await harvest_one(settings, credentials, **asked.options())
     s = result.summary
     log_summary(s)
     metrics.emit(s, harvest_name(settings))  # one EMF line on stdout: CloudWatch makes it metrics
@@ -166,16 +168,7 @@ async def _invoke_one(settings: Settings, credentials: Credentials, asked: Asked
 
 async def _invoke_list(deployment: Deployment, credentials: Credentials, asked: Asked) -> dict[str, Any]:
     """Every harvest of the list at once (fleet.py), until the deadline; one answer for them all."""
-    fleet = await harvest_all(
-        deployment,
-        credentials,
-        mode=asked.mode,
-        fresh=asked.fresh,
-        fresh_id=asked.fresh_id,
-        deadline=asked.deadline,
-        grace_s=asked.grace_s,
-        progress=True,
-    )
+    fleet = await harvest_all(deployment, credentials, **asked.options())
     by_name = {h.name: h for h in deployment.harvests}
     for outcome in fleet.outcomes:
         if outcome.summary is not None:

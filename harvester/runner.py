@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 import msgspec
 
@@ -46,6 +46,19 @@ log = logging.getLogger(__name__)
 
 Status = Literal["complete", "incomplete"]
 Mode = Literal["run", "refresh"]
+
+
+class Options(TypedDict, total=False):
+    """How to run, as `harvest` takes it and the layers above pass it through (fleet.py, the CLI,
+    Lambda): the one spelling of these keywords."""
+
+    mode: Mode
+    fresh: bool
+    fresh_id: str | None
+    stop: asyncio.Event | None
+    deadline: float | None
+    grace_s: float
+    progress: bool
 
 
 @dataclass(frozen=True)
