@@ -42,6 +42,7 @@ from .audit_checks import (
 )
 from .layout import run_dir, seasons_prefix
 from .lease import LeaseDoc, is_live, lease_key
+from .reads import in_order
 from .sink import Sink
 from .sink.base import HARVEST_DIR
 from .state import RunState, state_key
@@ -158,20 +159,17 @@ async def read_in_order(
     stop: asyncio.Event,
 ) -> None:
     """`read` every job, CONCURRENCY at a time, and `merge` the results in job order (the order the
-    duplicate check relies on, and a report that is the same from one audit to the next). A bounded
-    queue of started reads: at most CONCURRENCY + 2 bodies in memory, each dropped once merged."""
-    started: asyncio.Queue[asyncio.Task[R]] = asyncio.Queue(maxsize=CONCURRENCY)
-    async with asyncio.TaskGroup() as tg:
+    duplicate check relies on, and a report that is the same from one audit to the next); at most
+    CONCURRENCY bodies in memory, each dropped once merged (reads.py)."""
 
-        async def start() -> None:
-            for job in jobs:
-                await started.put(tg.create_task(read(job)))
+    async def use(job: J, result: R) -> bool:
+        if stop.is_set():
+            return False
+        merge(job, result)
+        return True
 
-        tg.create_task(start())
-        for job in jobs:
-            if stop.is_set():
-                raise Interrupted("stopped before the audit was done; nothing was written")
-            merge(job, await (await started.get()))
+    if not await in_order(jobs, read, use, CONCURRENCY):
+        raise Interrupted("stopped before the audit was done; nothing was written")
 
 
 async def _other_states(sink: Sink, harvest: str, findings: Findings) -> list[Holder]:

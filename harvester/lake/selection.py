@@ -11,14 +11,13 @@ smaller still, and membership and set differences cost no per-id objects, whatev
 
 from __future__ import annotations
 
-import asyncio
 import re
 import zlib
-from collections import deque
 from collections.abc import Iterable, Iterator
 
 from ..errors import StateError
 from .layout import run_dir
+from .reads import in_order
 from .sink import Sink
 from .state import RunRef
 
@@ -135,11 +134,8 @@ async def fold_records(sink: Sink, selection: Selection, keys: list[str]) -> Non
             raise StateError(f"{sink.url.rstrip('/')}/{key} vanished; run with --fresh")
         return raw
 
-    async with asyncio.TaskGroup() as tg:
-        window: deque[asyncio.Task[bytes]] = deque()
-        for key in keys:
-            if len(window) == READ_AHEAD:
-                apply_record(selection, await window.popleft())
-            window.append(tg.create_task(fetch(key)))
-        while window:
-            apply_record(selection, await window.popleft())
+    async def apply(_key: str, raw: bytes) -> bool:
+        apply_record(selection, raw)
+        return True
+
+    await in_order(keys, fetch, apply, READ_AHEAD)

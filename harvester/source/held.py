@@ -15,13 +15,12 @@ record, and one that stops can continue from the index it reached.
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import NotReady, StateError
 from ..lake.layout import data_prefix, is_committed, seq_of
+from ..lake.reads import in_order
 from ..lake.selection import Selection, load_selection
 from ..lake.sink import Sink
 from ..lake.sink.base import HARVEST_DIR
@@ -99,16 +98,4 @@ async def each_object(sink: Sink, keys: Sequence[str], use: Callable[[str, bytes
             raise StateError(f"{sink.url.rstrip('/')}/{key} vanished while it was read; run again")
         return raw
 
-    async with asyncio.TaskGroup() as tg:
-        window: deque[tuple[str, asyncio.Task[bytes]]] = deque()
-        flat = iter(keys)
-        while True:
-            while len(window) < READ_AHEAD and (key := next(flat, None)) is not None:
-                window.append((key, tg.create_task(fetch(key))))
-            if not window:
-                return True
-            key, task = window.popleft()
-            if not await use(key, await task):
-                for _, rest in window:
-                    rest.cancel()  # stopped: what is in flight is not wanted
-                return False
+    return await in_order(keys, fetch, use, READ_AHEAD)
